@@ -1,0 +1,3 @@
+from ordercancel.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""The Celery app, set for at-least-once delivery on the Redis broker.
+
+- acks late, and a task whose worker dies is handed back (reject on worker lost);
+- prefetch 1: a worker holds no more messages than it is running;
+- the visibility timeout (how long an unacknowledged message waits before another worker gets
+  it) is sized to the request deadline, not kombu's one-hour default;
+- two queues: `urgent` (kill) and `routine`; `ordercancel worker` runs a worker for each, so
+  routine work never occupies the threads urgent work needs.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from celery import Celery
+from kombu import Queue
+
+from ordercancel.config import Settings
+from ordercancel.keys import Keys
+
+TASK = "ordercancel.execute"
+ROUTINE, URGENT = "routine", "urgent"
+
+
+def broker_url(redis_url: str) -> str:
+    """kombu spells a unix socket `redis+socket://`."""
+    parts = urlsplit(redis_url)
+    if parts.scheme == "unix":
+        return urlunsplit(parts._replace(scheme="redis+socket"))
+    return redis_url
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("ordercancel", broker=broker_url(settings.broker_redis_url), include=["ordercancel.tasks"])
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_queues=(Queue(ROUTINE), Queue(URGENT)),
+        task_default_queue=ROUTINE,
+        task_create_missing_queues=False,
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout_s,
+            "global_keyprefix": Keys(settings.prefix).celery,
+            "queue_order_strategy": "priority",  # a worker on both queues drains urgent first
+        },
+        broker_connection_retry_on_startup=True,
+        worker_pool="threads",
+        worker_concurrency=settings.worker_concurrency,
+        worker_disable_rate_limits=True,
+        worker_send_task_events=False,
+        task_send_sent_event=False,
+    )
+    return app

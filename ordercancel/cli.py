@@ -1,0 +1,202 @@
+"""The `ordercancel` command (CONTRACT §7).
+
+Exit codes with `--wait`: 0 final status canceled / already_closed / not_found / completed;
+1 any other final status; 2 usage or configuration error; 3 no final event within the wait.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+
+from ordercancel.config import Settings
+from ordercancel.errors import ConfigError, WaitTimeout
+from ordercancel.events import Event
+from ordercancel.outcomes import SUCCESS, Status
+
+EXIT_OK, EXIT_STATUS, EXIT_USAGE, EXIT_NO_FINAL = 0, 1, 2, 3
+
+
+def safe_url(url: str) -> str:
+    """A URL with its password masked."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":****@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _print_event(event: Event, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(event, sort_keys=True))
+        return
+    shown = ("request_id", "kind", "account", "symbol", "order_id", "status", "error_code",
+             "attempts", "latency_ms", "error")
+    body = " ".join(f"{k}={event[k]}" for k in shown if event.get(k))
+    print(f"{event['event']} {body}")
+
+
+def _exit_for(event: Event) -> int:
+    return EXIT_OK if event.get("status") in SUCCESS else EXIT_STATUS
+
+
+def _client(settings: Settings):  # type: ignore[no-untyped-def]
+    from ordercancel.client import Client
+
+    return Client(settings)
+
+
+def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    client = _client(settings)
+    ticket = client.cancel(args.account, args.order_id, symbol=args.symbol, idempotency_key=args.key,
+                           deadline_ms=args.deadline_ms, reason=args.reason)
+    if args.wait is None:
+        print(json.dumps({"request_id": ticket.request_id}) if args.json else ticket.request_id)
+        return EXIT_OK
+    try:
+        event = ticket.wait(args.wait)
+    except WaitTimeout as exc:
+        print(f"ordercancel: {exc}", file=sys.stderr)
+        return EXIT_NO_FINAL
+    _print_event(event, args.json)
+    return _exit_for(event)
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    event = _client(settings).status(args.request_id)
+    if event is None:
+        print(f"ordercancel: no record of request {args.request_id}", file=sys.stderr)
+        return EXIT_STATUS
+    _print_event(event, args.json)
+    return EXIT_OK
+
+
+def cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
+    client = _client(settings)
+    try:
+        for event in client.events(follow=args.follow, start=client.tail_start(args.n)):
+            _print_event(event, args.json)
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
+    print(f"config: {settings.source or '(none: defaults)'}")
+    print(f"redis: {safe_url(settings.redis_url) if settings.redis_url else '(not set: embedded for demo/up)'}")
+    print(f"prefix: {settings.prefix}")
+    for name, account in settings.accounts.items():
+        print(f"[accounts.{name}]")
+        for key, value in account.masked().items():
+            print(f"  {key} = {value}")
+    print(f"ok: {len(settings.accounts)} account(s)")
+    return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from ordercancel import workers
+
+    return workers.run(args.celery_args, settings)
+
+
+def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
+    from ordercancel.sim.cli import serve
+
+    return serve(args, settings)
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from ordercancel.demo import run
+
+    return run(orders=args.orders, as_json=args.json, redis_url=settings.redis_url)
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from ordercancel.demo import up
+
+    return up(settings, with_sim=args.sim)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ordercancel", description="Cancel orders on crypto venues, verified.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="embedded Redis + simulator + worker: cancel seeded orders")
+    demo.add_argument("--orders", type=int, default=60, help="open orders to seed and cancel")
+    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    demo.set_defaults(func=cmd_demo)
+
+    up = sub.add_parser("up", help="local stack in the foreground: embedded Redis and a worker")
+    up.add_argument("--sim", action="store_true", help="also run the venue simulator")
+    up.set_defaults(func=cmd_up)
+
+    worker = sub.add_parser("worker", help="the Celery worker (celery -A ordercancel.worker worker)",
+                            add_help=False)
+    worker.add_argument("celery_args", nargs=argparse.REMAINDER)
+    worker.set_defaults(func=cmd_worker)
+
+    sim = sub.add_parser("sim", help="the venue simulator (both venues), with fault injection")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8089)
+    sim.add_argument("--register", action="store_true",
+                     help="register the configured accounts' credentials with the simulator")
+    sim.add_argument("--seed", type=int, default=0, metavar="N", help="seed N open orders per account")
+    sim.add_argument("--zebpay-limit", default="180/60s", help="ZebPay budget per client IP")
+    for name in ("latency-ms", "error-rate", "timeout-rate", "reset-rate"):
+        sim.add_argument(f"--{name}", type=float, default=0.0)
+    sim.set_defaults(func=cmd_sim)
+
+    cancel = sub.add_parser("cancel", help="cancel one order")
+    cancel.add_argument("account")
+    cancel.add_argument("order_id")
+    cancel.add_argument("--symbol")
+    cancel.add_argument("--key", help="idempotency key")
+    cancel.add_argument("--deadline-ms", type=int)
+    cancel.add_argument("--reason")
+    cancel.add_argument("--wait", type=float, metavar="SEC", help="wait for the final event")
+    cancel.add_argument("--json", action="store_true")
+    cancel.set_defaults(func=cmd_cancel)
+
+    status = sub.add_parser("status", help="latest known state of a request")
+    status.add_argument("request_id")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+
+    tail = sub.add_parser("tail", help="result-stream events")
+    tail.add_argument("--follow", "-f", action="store_true")
+    tail.add_argument("-n", type=int, default=20, help="how many recent events to show first")
+    tail.add_argument("--json", action="store_true")
+    tail.set_defaults(func=cmd_tail)
+
+    config = sub.add_parser("config", help="configuration")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser("check", help="validate the config; secrets are masked")
+    check.set_defaults(func=cmd_config_check)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"ordercancel: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.func(args, settings))
+    except ConfigError as exc:
+        print(f"ordercancel: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except redis.ConnectionError as exc:
+        print(f"ordercancel: cannot reach Redis at {safe_url(settings.broker_redis_url)}: {exc}",
+              file=sys.stderr)
+        return EXIT_USAGE
+
+
+__all__ = ["EXIT_NO_FINAL", "EXIT_OK", "EXIT_STATUS", "EXIT_USAGE", "Status", "main"]

@@ -1,0 +1,117 @@
+"""The Python API (CONTRACT §6): submit requests, wait for their final events, read the stream."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from ordercancel.celery_app import ROUTINE, TASK, URGENT, make_celery
+from ordercancel.config import Settings
+from ordercancel.errors import WaitTimeout
+from ordercancel.events import Event
+from ordercancel.keys import Keys
+from ordercancel.outcomes import Kind
+from ordercancel.request import new_request_id, now_ms
+from ordercancel.store import Store, connect
+
+
+class Ticket:
+    """A submitted request. `wait()` returns its final event."""
+
+    def __init__(self, client: Client, request_id: str):
+        self.client = client
+        self.request_id = request_id
+
+    def wait(self, timeout: float = 30.0) -> Event:
+        """Block until the final event exists (one Redis call); raise `WaitTimeout` after `timeout`."""
+        event = self.client.store.wait_final(self.request_id, timeout)
+        if event is None:
+            raise WaitTimeout(f"no final event for request {self.request_id} within {timeout:g}s")
+        return event
+
+    def status(self) -> Event | None:
+        return self.client.status(self.request_id)
+
+    def __repr__(self) -> str:
+        return f"Ticket({self.request_id!r})"
+
+
+class Client:
+    """Submits requests to the workers through Redis and reads their outcomes."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.keys = Keys(settings.prefix)
+        self.store = Store(
+            connect(settings.broker_redis_url), self.keys,
+            maxlen=settings.results_maxlen, retention_s=settings.idempotency_retention_s,
+        )
+        self._celery = make_celery(settings)
+
+    @classmethod
+    def from_env(cls) -> Client:
+        """Settings from `ORDERCANCEL_CONFIG` and the `ORDERCANCEL_*` variables."""
+        return cls(Settings.from_env())
+
+    def submit(self, request: dict[str, Any]) -> Ticket:
+        """Send one request (CONTRACT §4). Validation happens in the worker: an invalid request
+        still gets its final event (`rejected`), like one from any other producer."""
+        message = {k: v for k, v in request.items() if v is not None}
+        message.setdefault("request_id", new_request_id())
+        message["received_ms"] = now_ms()
+        queue = URGENT if message.get("kind") == Kind.KILL else ROUTINE
+        self._celery.send_task(TASK, args=[message], queue=queue)
+        return Ticket(self, message["request_id"])
+
+    def cancel(
+        self, account: str, order_id: str, *, symbol: str | None = None,
+        idempotency_key: str | None = None, deadline_ms: int | None = None,
+        reason: str | None = None, request_id: str | None = None,
+    ) -> Ticket:
+        """Cancel one order."""
+        return self.submit({
+            "kind": Kind.CANCEL.value, "account": account, "order_id": order_id, "symbol": symbol,
+            "idempotency_key": idempotency_key, "deadline_ms": deadline_ms, "reason": reason,
+            "request_id": request_id,
+        })
+
+    def status(self, request_id: str) -> Event | None:
+        """The request's final event, else its latest event, else None."""
+        return self.store.status(request_id)
+
+    def events(self, follow: bool = False, *, start: str = "-", block_ms: int = 1000) -> Iterator[Event]:
+        """Result-stream events from `start` (oldest by default); with `follow`, wait for more."""
+        redis, stream = self.store.redis, self.keys.results
+        last = start
+        while True:
+            low = last if last == "-" else f"({last}"
+            batch = redis.xrange(stream, min=low, count=500)
+            for entry_id, fields in batch:
+                last = entry_id
+                yield fields
+            if len(batch) == 500:
+                continue
+            if not follow:
+                return
+            if last == "-":
+                last = "0-0"
+            for _stream, entries in redis.xread({stream: last}, block=block_ms, count=500) or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    yield fields
+
+    def tail_start(self, count: int) -> str:
+        """The stream id from which the last `count` events follow."""
+        entries = self.store.redis.xrevrange(self.keys.results, count=count + 1)
+        return entries[-1][0] if len(entries) > count else "-"
+
+    def close(self) -> None:
+        self.store.redis.close()
+        self._celery.close()
+
+
+def wait_all(tickets: list[Ticket], timeout: float) -> list[Event]:
+    """Final events for every ticket, waiting at most `timeout` seconds in all."""
+    end = time.monotonic() + timeout
+    return [t.wait(max(0.01, end - time.monotonic())) for t in tickets]

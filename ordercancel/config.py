@@ -1,0 +1,254 @@
+"""Settings: one TOML file plus `ORDERCANCEL_*` environment overrides, loaded once, frozen.
+
+Secrets are written `env:NAME`, `file:/path` or as a literal, and are held in `Secret`, whose
+`repr`/`str` never show the value. Every error names the account and the field (CONTRACT §2).
+Venue-specific account fields are parsed by the venue itself (`Venue.parse_options`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ordercancel.errors import ConfigError
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_CONFIG_FILE = "ordercancel.toml"
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s\s*$")
+_ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_COMMON_ACCOUNT_FIELDS = {"venue", "base_url", "rate_limit", "timeout_s"}
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class Secret:
+    """A secret value. Only `reveal()` gives it; everything else prints `****`."""
+
+    _value: str
+    source: str = "literal"
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({self.source}, ****)"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:  # keep secrets out of pickles (e.g. Celery error payloads)
+        raise TypeError("Secret cannot be pickled")
+
+
+def resolve_secret(raw: object, *, account: str, field: str, env: Mapping[str, str]) -> Secret:
+    """Resolve `env:NAME`, `file:/path` or a literal into a `Secret`."""
+    if not isinstance(raw, str) or not raw:
+        raise ConfigError("must be a non-empty string", account=account, field=field)
+    if raw.startswith("env:"):
+        name = raw[4:]
+        value = env.get(name)
+        if not value:
+            raise ConfigError(f"environment variable {name} is not set", account=account, field=field)
+        return Secret(value, f"env:{name}")
+    if raw.startswith("file:"):
+        path = raw[5:]
+        try:
+            value = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read file {path}: {exc.strerror}", account=account, field=field
+            ) from None
+        if not value:
+            raise ConfigError(f"file {path} is empty", account=account, field=field)
+        return Secret(value, f"file:{path}")
+    return Secret(raw, "literal")
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """`N` requests per `seconds`, written `"N/Ts"`."""
+
+    count: int
+    seconds: float
+
+    @classmethod
+    def parse(cls, text: str, *, account: str) -> RateLimit:
+        m = _RATE.match(text) if isinstance(text, str) else None
+        if not m or int(m.group(1)) < 1 or float(m.group(2)) <= 0:
+            raise ConfigError('must look like "180/60s"', account=account, field="rate_limit")
+        return cls(int(m.group(1)), float(m.group(2)))
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.seconds:g}s"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccountConfig:
+    """One named set of credentials on one venue."""
+
+    name: str
+    venue: str
+    base_url: str
+    rate_limit: RateLimit
+    timeout_s: float
+    #: The venue's own parsed options (credentials among them), see `Venue.parse_options`.
+    options: Any
+
+    def masked(self) -> dict[str, str]:
+        """A printable view: every secret shows its source only."""
+        out = {"venue": self.venue, "base_url": self.base_url, "rate_limit": str(self.rate_limit),
+               "timeout_s": f"{self.timeout_s:g}"}
+        for key, value in vars(self.options).items():
+            if value is not None:
+                out[key] = repr(value) if isinstance(value, Secret) else str(value)
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything a client or a worker needs, resolved and validated."""
+
+    redis_url: str | None = None
+    prefix: str = "ordercancel"
+    results_maxlen: int = 1_000_000
+    idempotency_retention_s: int = 24 * 3600
+    default_deadline_ms: int = 30_000
+    max_deadline_ms: int = 300_000
+    worker_concurrency: int = 8
+    urgent_concurrency: int = 4
+    #: How long an unacknowledged task waits before the broker hands it to another worker.
+    visibility_timeout_s: int = 60
+    accounts: Mapping[str, AccountConfig] = field(default_factory=dict)
+    source: str | None = None
+
+    @property
+    def broker_redis_url(self) -> str:
+        return self.redis_url or DEFAULT_REDIS_URL
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Load `ORDERCANCEL_CONFIG` (or ./ordercancel.toml when present) and env overrides."""
+        env = os.environ if env is None else env
+        path = env.get("ORDERCANCEL_CONFIG")
+        if not path and Path(DEFAULT_CONFIG_FILE).is_file():
+            path = DEFAULT_CONFIG_FILE
+        data: dict[str, Any] = {}
+        if path:
+            try:
+                with open(path, "rb") as fh:
+                    data = tomllib.load(fh)
+            except OSError as exc:
+                raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        return cls.from_mapping(data, env=env, source=path)
+
+    @classmethod
+    def from_mapping(
+        cls, data: Mapping[str, Any], *, env: Mapping[str, str], source: str | None = None
+    ) -> Settings:
+        redis = _table(data, "redis")
+        url = env.get("ORDERCANCEL_REDIS_URL") or redis.get("url")
+        if url is not None:
+            _check_redis_url(url)
+        prefix = env.get("ORDERCANCEL_PREFIX") or _table(data, "ordercancel").get("prefix", "ordercancel")
+        if not isinstance(prefix, str) or not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", prefix):
+            raise ConfigError("must be 1..64 chars of [A-Za-z0-9._-]", field="ordercancel.prefix")
+        results, idem, requests, worker = (
+            _table(data, name) for name in ("results", "idempotency", "requests", "worker")
+        )
+        default_deadline = _int(requests, "default_deadline_ms", 30_000, 100, 3_600_000, "requests")
+        max_deadline = _int(requests, "max_deadline_ms", 300_000, default_deadline, 3_600_000, "requests")
+        accounts_table = _table(data, "accounts")
+        accounts = {
+            name: _account(name, table, env) for name, table in accounts_table.items()
+        }
+        return cls(
+            redis_url=url,
+            prefix=prefix,
+            results_maxlen=_int(results, "maxlen", 1_000_000, 1_000, 10**9, "results"),
+            idempotency_retention_s=_int(idem, "retention_s", 86_400, 60, 30 * 86_400, "idempotency"),
+            default_deadline_ms=default_deadline,
+            max_deadline_ms=max_deadline,
+            worker_concurrency=_int(worker, "concurrency", 8, 1, 256, "worker"),
+            urgent_concurrency=_int(worker, "urgent_concurrency", 4, 1, 256, "worker"),
+            visibility_timeout_s=_int(
+                worker, "visibility_timeout_s", max(60, default_deadline // 1000 * 2), 5, 86_400, "worker"
+            ),
+            accounts=accounts,
+            source=source,
+        )
+
+    def account(self, name: str) -> AccountConfig | None:
+        """The account called `name`; a venue name resolves when exactly one account uses it."""
+        if name in self.accounts:
+            return self.accounts[name]
+        matches = [a for a in self.accounts.values() if a.venue == name]
+        return matches[0] if len(matches) == 1 else None
+
+
+def _table(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = data.get(name, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError("must be a table", field=name)
+    return value
+
+
+def _int(table: Mapping[str, Any], key: str, default: int, lo: int, hi: int, section: str) -> int:
+    value = table.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ConfigError(f"must be an integer in {lo}..{hi}", field=f"{section}.{key}")
+    return value
+
+
+def _check_redis_url(url: object) -> None:
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("must be a redis://, rediss:// or unix:// URL", field="redis.url")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ConfigError("has no host", field="redis.url")
+    if parts.scheme == "unix" and not parts.path:
+        raise ConfigError("has no socket path", field="redis.url")
+
+
+def check_base_url(url: object, *, account: str) -> str:
+    parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("must be an http:// or https:// URL", account=account, field="base_url")
+    return url.rstrip("/")  # type: ignore[union-attr]
+
+
+def _account(name: str, table: Any, env: Mapping[str, str]) -> AccountConfig:
+    from ordercancel import venues  # the registry imports config types; import late
+
+    if not _ACCOUNT_NAME.match(name):
+        raise ConfigError("account names are 1..64 chars of [A-Za-z0-9._-]", account=name)
+    if not isinstance(table, Mapping):
+        raise ConfigError("must be a table", account=name)
+    venue_name = table.get("venue")
+    if not isinstance(venue_name, str) or not venue_name:
+        raise ConfigError("is required", account=name, field="venue")
+    try:
+        venue = venues.venue_class(venue_name)
+    except KeyError:
+        raise ConfigError(
+            f"unknown venue {venue_name!r} (known: {', '.join(venues.names())})",
+            account=name, field="venue",
+        ) from None
+    if "base_url" not in table:
+        raise ConfigError("is required", account=name, field="base_url")
+    base_url = check_base_url(table["base_url"], account=name)
+    rate = RateLimit.parse(table.get("rate_limit", venue.default_rate_limit), account=name)
+    timeout = table.get("timeout_s", 5.0)
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0.05 <= timeout <= 120:
+        raise ConfigError("must be a number of seconds in 0.05..120", account=name, field="timeout_s")
+    venue_table = {k: v for k, v in table.items() if k not in _COMMON_ACCOUNT_FIELDS}
+    options = venue.parse_options(name, venue_table, env)
+    return AccountConfig(
+        name=name, venue=venue_name, base_url=base_url, rate_limit=rate,
+        timeout_s=float(timeout), options=options,
+    )

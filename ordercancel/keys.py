@@ -1,0 +1,41 @@
+"""Every Redis key ordercancel uses, in one place (CONTRACT §3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str
+
+    @property
+    def requests(self) -> str:
+        """Intake stream: any producer XADDs `request=<json>`."""
+        return f"{self.prefix}:requests"
+
+    @property
+    def results(self) -> str:
+        """Result stream: every event."""
+        return f"{self.prefix}:results"
+
+    @property
+    def celery(self) -> str:
+        """Prefix of the Celery broker's own keys (queues, unacked set)."""
+        return f"{self.prefix}:celery:"
+
+    @property
+    def workers_ready(self) -> str:
+        """List a worker pushes its node name onto once it consumes."""
+        return f"{self.prefix}:workers:ready"
+
+    def final(self, request_id: str) -> str:
+        """List holding the request's one final event (JSON)."""
+        return f"{self.prefix}:final:{request_id}"
+
+    def last(self, request_id: str) -> str:
+        """The latest non-final event of a running request (JSON)."""
+        return f"{self.prefix}:last:{request_id}"
+
+    def idempotency(self, account: str, key: str) -> str:
+        return f"{self.prefix}:idem:{account}:{key}"

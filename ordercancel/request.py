@@ -1,0 +1,135 @@
+"""A request (CONTRACT §4): parsed once, validated, immutable."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ordercancel.config import Settings
+from ordercancel.errors import RequestError
+from ordercancel.outcomes import ErrorCode, Kind
+
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, kw_only=True)
+class Request:
+    request_id: str
+    kind: Kind
+    received_ms: int
+    deadline_ms: int
+    account: str = ""
+    venue: str = ""
+    symbol: str | None = None
+    order_id: str | None = None
+    order_ids: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    idempotency_key: str | None = None
+    reason: str = ""
+    parent_id: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def deadline_at_ms(self) -> int:
+        return self.received_ms + self.deadline_ms
+
+    def fingerprint(self) -> str:
+        """What makes two requests "the same" for idempotency: the instruction, not metadata."""
+        what = [self.kind, self.account, self.symbol, self.order_id, list(self.order_ids),
+                sorted(self.accounts)]
+        return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:32]
+
+
+def _str(raw: Mapping[str, Any], name: str, *, max_len: int, pattern: re.Pattern[str] | None = None,
+         required: bool = False) -> str | None:
+    value = raw.get(name)
+    if value is None or value == "":
+        if required:
+            raise RequestError(ErrorCode.INVALID_REQUEST, f"{name}: is required", field=name)
+        return None
+    if not isinstance(value, str):
+        raise RequestError(ErrorCode.INVALID_REQUEST, f"{name}: must be a string", field=name)
+    if len(value) > max_len:
+        raise RequestError(ErrorCode.INVALID_REQUEST, f"{name}: longer than {max_len} characters", field=name)
+    if pattern is not None and not pattern.match(value):
+        raise RequestError(ErrorCode.INVALID_REQUEST, f"{name}: has characters outside {pattern.pattern}", field=name)
+    return value
+
+
+def _str_list(raw: Mapping[str, Any], name: str, *, max_items: int) -> tuple[str, ...]:
+    value = raw.get(name)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise RequestError(ErrorCode.INVALID_REQUEST, f"{name}: must be a list of strings", field=name)
+    if len(value) > max_items:
+        raise RequestError(ErrorCode.INVALID_REQUEST, f"{name}: more than {max_items} items", field=name)
+    return tuple(value)
+
+
+def parse(raw: Mapping[str, Any], settings: Settings) -> Request:
+    """Validate a request message; raise `RequestError` naming the field. Unknown fields are ignored."""
+    request_id = _str(raw, "request_id", max_len=128, pattern=_REQUEST_ID) or new_request_id()
+    received = raw.get("received_ms")
+    received_ms = received if isinstance(received, int) and received > 0 else now_ms()
+    kind_raw = raw.get("kind")
+    try:
+        kind = Kind(kind_raw)
+    except ValueError:
+        raise RequestError(
+            ErrorCode.INVALID_REQUEST,
+            f"kind: must be one of {', '.join(k.value for k in Kind)}",
+            field="kind",
+        ) from None
+    deadline = raw.get("deadline_ms", settings.default_deadline_ms)
+    if not isinstance(deadline, int) or isinstance(deadline, bool) or not 1 <= deadline <= settings.max_deadline_ms:
+        raise RequestError(
+            ErrorCode.INVALID_REQUEST,
+            f"deadline_ms: must be an integer in 1..{settings.max_deadline_ms}",
+            field="deadline_ms",
+        )
+    account_name = _str(raw, "account", max_len=64, required=kind is not Kind.KILL)
+    account, venue = "", ""
+    if account_name is not None:
+        config = settings.account(account_name)
+        if config is None:
+            raise RequestError(ErrorCode.UNKNOWN_ACCOUNT, f"account: {account_name!r} is not configured",
+                               field="account")
+        account, venue = config.name, config.venue
+    symbol = _str(raw, "symbol", max_len=32)
+    order_id = _str(raw, "order_id", max_len=64, required=kind is Kind.CANCEL)
+    order_ids = _str_list(raw, "order_ids", max_items=1000)
+    if kind is Kind.CANCEL_BATCH and not order_ids:
+        raise RequestError(ErrorCode.INVALID_REQUEST, "order_ids: is required", field="order_ids")
+    if kind is Kind.CANCEL_BATCH and symbol is None:
+        raise RequestError(ErrorCode.INVALID_REQUEST, "symbol: is required", field="symbol")
+    return Request(
+        request_id=request_id,
+        kind=kind,
+        received_ms=received_ms,
+        deadline_ms=deadline,
+        account=account,
+        venue=venue,
+        symbol=symbol,
+        order_id=order_id,
+        order_ids=order_ids,
+        accounts=_str_list(raw, "accounts", max_items=256),
+        idempotency_key=_str(raw, "idempotency_key", max_len=128, pattern=_IDEMPOTENCY_KEY),
+        reason=_str(raw, "reason", max_len=256) or "",
+        parent_id=_str(raw, "parent_id", max_len=128, pattern=_REQUEST_ID) or "",
+    )

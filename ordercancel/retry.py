@@ -1,0 +1,91 @@
+"""Calling a venue inside a deadline: backoff, Retry-After, clock re-sync.
+
+A retryable failure leaves the outcome unsettled; when time runs out the last such error is
+raised and the caller reads the order back before deciding (NautilusTrader's rule).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from ordercancel.errors import ClockSkew, RateLimited, RetryableError, VenueError, VenueTimeout
+
+T = TypeVar("T")
+#: A call with less time than this left is not started.
+MIN_CALL_S = 0.05
+MAX_CLOCK_RESYNCS = 2
+
+
+def compute_backoff(
+    attempt: int, *, base: float = 0.05, cap: float = 2.0, rand: Callable[[], float] = random.random
+) -> float:
+    """Capped exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt))."""
+    return rand() * min(cap, base * (2 ** max(attempt, 0)))
+
+
+@dataclass
+class Deadline:
+    at_ms: int
+
+    def remaining(self) -> float:
+        return (self.at_ms - time.time() * 1000) / 1000
+
+
+@dataclass
+class Tally:
+    """Venue calls made for one request, and the last error seen."""
+
+    calls: int = 0
+    last_error: VenueError | None = None
+
+
+def call_with_retry(
+    op: Callable[[float], T],
+    *,
+    deadline: Deadline,
+    max_timeout: float,
+    tally: Tally,
+    resync: Callable[[float], None],
+    on_retry: Callable[[VenueError, float], None],
+    reserve: float = 0.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run `op(timeout)` until it returns, fails permanently, or the deadline (less `reserve`) nears.
+
+    429 waits at least Retry-After; 5xx, timeouts and connection errors back off with jitter;
+    `ClockSkew` re-syncs the clock and tries again (twice at most).
+    """
+    resyncs = 0
+    retries = 0
+    while True:
+        budget = deadline.remaining() - reserve
+        if budget < MIN_CALL_S:
+            raise tally.last_error or VenueTimeout("deadline reached before the venue was called")
+        tally.calls += 1
+        try:
+            return op(min(max_timeout, budget))
+        except ClockSkew as exc:
+            tally.last_error = exc
+            if resyncs >= MAX_CLOCK_RESYNCS:
+                raise
+            resyncs += 1
+            on_retry(exc, 0.0)
+            tally.calls += 1
+            try:
+                resync(min(max_timeout, max(MIN_CALL_S, deadline.remaining() - reserve)))
+            except RetryableError as sync_exc:
+                tally.last_error = sync_exc
+        except RetryableError as exc:
+            tally.last_error = exc
+            wait = compute_backoff(retries)
+            retries += 1
+            if isinstance(exc, RateLimited) and exc.retry_after is not None:
+                wait = max(wait, exc.retry_after)
+            if wait + MIN_CALL_S > deadline.remaining() - reserve:
+                raise  # no time to wait it out: unsettled
+            on_retry(exc, wait)
+            sleep(wait)

@@ -1,0 +1,33 @@
+"""What a worker process holds: settings, one Redis client, one `Venue` per account."""
+
+from __future__ import annotations
+
+import threading
+
+from ordercancel.config import Settings
+from ordercancel.keys import Keys
+from ordercancel.store import Store, connect
+from ordercancel.venues import Venue, venue_class
+
+
+class Runtime:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.keys = Keys(settings.prefix)
+        self.store = Store(
+            connect(settings.broker_redis_url), self.keys,
+            maxlen=settings.results_maxlen, retention_s=settings.idempotency_retention_s,
+        )
+        self._venues: dict[str, Venue] = {}
+        self._lock = threading.Lock()
+
+    def venue(self, account: str) -> Venue:
+        """The account's venue connection, made once per process."""
+        venue = self._venues.get(account)
+        if venue is None:
+            with self._lock:
+                venue = self._venues.get(account)
+                if venue is None:
+                    config = self.settings.accounts[account]
+                    venue = self._venues[account] = venue_class(config.venue)(config)
+        return venue

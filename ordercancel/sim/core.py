@@ -1,0 +1,196 @@
+"""The simulator's HTTP core: routing, faults, admin routes, request log.
+
+Venue behaviour lives in one module per venue (`zebpay.py`); this file knows none of it.
+Admin routes live under `/_sim/` and are never rate-limited or faulted.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from ordercancel.sim.faults import ERROR, RATE_LIMIT, RESET, TIMEOUT, Faults
+
+
+@dataclass
+class SimRequest:
+    method: str
+    path: str
+    query: str  # raw, exactly as received
+    body: bytes
+    headers: Any
+    client_ip: str
+
+    def params(self) -> dict[str, str]:
+        return {k: v[-1] for k, v in parse_qs(self.query, keep_blank_values=True).items()}
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else {}
+
+
+@dataclass
+class SimResponse:
+    status: int
+    body: Any
+    headers: dict[str, str] | None = None
+
+
+Handler = Callable[[SimRequest], SimResponse]
+
+
+class VenueSim(Protocol):
+    name: str
+
+    def route(self, method: str, path: str) -> tuple[str, Handler] | None: ...
+    def rate_limit(self, req: SimRequest) -> SimResponse | None: ...
+    def fault_response(self, kind: str, faults: Faults) -> SimResponse: ...
+    def admin(self, req: SimRequest, action: str) -> SimResponse: ...
+    def reset(self, everything: bool) -> None: ...
+
+
+class Clock:
+    """The venues' clock: local time plus an offset the tests can skew."""
+
+    def __init__(self) -> None:
+        self.offset_ms = 0
+
+    def now_ms(self) -> int:
+        return int(time.time() * 1000) + self.offset_ms
+
+
+class SimServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int], venues: list[VenueSim], clock: Clock):
+        super().__init__(address, _Handler)
+        self.venues = {v.name: v for v in venues}
+        self.clock = clock
+        self.faults = Faults()
+        self.log: deque[dict[str, Any]] = deque(maxlen=20_000)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def serve_in_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="ordercancel-sim", daemon=True)
+        thread.start()
+        return thread
+
+    def admin(self, req: SimRequest) -> SimResponse:
+        parts = req.path.strip("/").split("/")  # _sim, <venue|action>, [action]
+        if len(parts) == 3 and parts[1] in self.venues:
+            return self.venues[parts[1]].admin(req, parts[2])
+        action = parts[1] if len(parts) == 2 else ""
+        if action == "faults" and req.method == "POST":
+            try:
+                self.faults = Faults.from_json(req.json())
+            except (ValueError, TypeError) as exc:
+                return SimResponse(400, {"error": str(exc)})
+            return SimResponse(200, self.faults.to_json())
+        if action == "faults":
+            return SimResponse(200, self.faults.to_json())
+        if action == "clock":
+            self.clock.offset_ms = int(req.json().get("offset_ms", 0))
+            return SimResponse(200, {"offset_ms": self.clock.offset_ms})
+        if action == "log":
+            since = float(req.params().get("since", 0))
+            return SimResponse(200, [e for e in list(self.log) if e["t_ms"] >= since])
+        if action == "reset":
+            everything = req.params().get("all") == "1"
+            self.faults = Faults()
+            self.clock.offset_ms = 0
+            self.log.clear()
+            for venue in self.venues.values():
+                venue.reset(everything)
+            return SimResponse(200, {"reset": "all" if everything else "faults,budgets,log,clock"})
+        return SimResponse(404, {"error": f"no admin route {req.path}"})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: SimServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet; the request log is /_sim/log
+        pass
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def _dispatch(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        req = SimRequest(self.command, parts.path, parts.query, body, self.headers, self.client_address[0])
+        if parts.path.startswith("/_sim/"):
+            self._send(self.server.admin(req))
+            return
+        for venue in self.server.venues.values():
+            found = venue.route(req.method, req.path)
+            if found:
+                self._serve(venue, *found, req)
+                return
+        self._send(SimResponse(404, {"error": "not_found"}))
+
+    def _serve(self, venue: VenueSim, route: str, handler: Handler, req: SimRequest) -> None:
+        server = self.server
+        faults = server.faults
+        entry: dict[str, Any] = {"t_ms": time.time() * 1000, "venue": venue.name, "route": route,
+                                 "ip": req.client_ip, "fault": None, "status": None}
+        server.log.append(entry)
+        limited = venue.rate_limit(req)
+        if limited is not None:
+            entry["status"] = limited.status
+            self._send(limited)
+            return
+        if faults.latency_ms and faults.applies(route):
+            time.sleep(faults.latency_ms / 1000)
+        fault = faults.decide(route)
+        entry["fault"] = fault
+        if fault == RESET:
+            self._reset()
+            return
+        if fault in (ERROR, RATE_LIMIT):
+            response = venue.fault_response(fault, faults)
+            entry["status"] = response.status
+            self._send(response)
+            return
+        try:
+            response = handler(req)
+        except (ValueError, KeyError, TypeError) as exc:
+            response = SimResponse(400, {"error": f"malformed request: {type(exc).__name__}"})
+        entry["status"] = response.status
+        if fault == TIMEOUT:  # the venue acted, the answer is lost
+            time.sleep(faults.timeout_s)
+            self.close_connection = True
+            return
+        self._send(response)
+
+    def _reset(self) -> None:
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
+    def _send(self, response: SimResponse) -> None:
+        payload = json.dumps(response.body, separators=(",", ":")).encode()
+        self.send_response(response.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in (response.headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)

@@ -1,0 +1,271 @@
+"""ZebPay Futures, simulated to its documented contract (venues/zebpay-futures.md).
+
+Verifies auth exactly as documented (HMAC over the transmitted bytes, the timestamp window,
+JWT, scopes, IP allowlist, subaccount ownership), keeps each account's orders, and enforces one
+request budget per client IP over every /api route, answering 429 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ordercancel.sim.core import Clock, Handler, SimRequest, SimResponse
+from ordercancel.sim.faults import RATE_LIMIT, Faults
+
+TRADING, FETCH = "futures:trading", "fetch:details"
+OPEN_STATUSES = {"new", "partially_filled"}
+#: accepted distance between the request's timestamp and the venue clock
+TIMESTAMP_WINDOW_MS = 10_000
+
+
+def envelope(status: int, description: str, data: Any = None) -> SimResponse:
+    return SimResponse(status, {"statusDescription": description, "data": data if data is not None else {},
+                                "statusCode": status, "customMessage": ["OK" if status < 400 else description]})
+
+
+@dataclass
+class Account:
+    name: str
+    api_key: str | None = None
+    api_secret: str | None = None
+    jwt: str | None = None
+    scopes: list[str] = field(default_factory=lambda: [TRADING, FETCH])
+    allowed_ips: list[str] = field(default_factory=list)
+    subaccounts: list[str] = field(default_factory=list)
+
+
+class ZebPaySim:
+    name = "zebpay"
+
+    def __init__(self, clock: Clock, *, limit: int = 180, window_s: float = 60.0):
+        self.clock = clock
+        self.limit, self.window_s = limit, window_s
+        self.accounts: dict[str, Account] = {}
+        self.orders: dict[str, dict[str, dict[str, Any]]] = {}  # account -> clientOrderId -> order
+        self._windows: dict[str, list[float]] = {}  # ip -> [window start, count]
+        self._ids = itertools.count(900_000_001)
+        self._lock = threading.Lock()
+        self._routes: dict[tuple[str, str], tuple[str, Handler]] = {
+            ("DELETE", "/api/v1/trade/order"): ("zebpay.cancel", self.cancel),
+            ("DELETE", "/api/v1/trade/order/all"): ("zebpay.cancel_all", self.cancel_all),
+            ("GET", "/api/v1/trade/order"): ("zebpay.get_order", self.get_order),
+            ("GET", "/api/v1/trade/order/open-orders"): ("zebpay.open_orders", self.open_orders),
+            ("GET", "/api/v1/system/time"): ("zebpay.time", self.server_time),
+        }
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def route(self, method: str, path: str) -> tuple[str, Handler] | None:
+        return self._routes.get((method, path))
+
+    def rate_limit(self, req: SimRequest) -> SimResponse | None:
+        """One fixed window per client IP over every /api route."""
+        now = time.monotonic()
+        with self._lock:
+            window = self._windows.setdefault(req.client_ip, [now, 0])
+            if now - window[0] >= self.window_s:
+                window[:] = [now, 0]
+            window[1] += 1
+            if window[1] <= self.limit:
+                return None
+            left = math.ceil(self.window_s - (now - window[0]))
+        return self._too_many(max(1, left))
+
+    def _too_many(self, retry_after: int) -> SimResponse:
+        response = envelope(429, f"Too many requests. Limit {self.limit} requests per {self.window_s:g} seconds.")
+        response.headers = {"Retry-After": str(retry_after)}
+        return response
+
+    def fault_response(self, kind: str, faults: Faults) -> SimResponse:
+        if kind == RATE_LIMIT:
+            return self._too_many(faults.retry_after)
+        return envelope(faults.error_status, "Internal Server Error")
+
+    def reset(self, everything: bool) -> None:
+        with self._lock:
+            self._windows.clear()
+            if everything:
+                self.accounts.clear()
+                self.orders.clear()
+
+    # -- auth (venue doc, "Authentication") ------------------------------------------------
+
+    def _authenticate(self, req: SimRequest, scopes: set[str]) -> tuple[Account, str | None] | SimResponse:
+        bearer = req.headers.get("Authorization", "")
+        if bearer.startswith("Bearer "):
+            account = next((a for a in self.accounts.values() if a.jwt and a.jwt == bearer[7:]), None)
+            if account is None:
+                return envelope(401, "Invalid or expired token")
+        else:
+            key = req.headers.get("x-auth-apikey")
+            account = next((a for a in self.accounts.values() if a.api_key and a.api_key == key), None)
+            if account is None:
+                return envelope(401, "Invalid API key")
+            if req.method == "GET":
+                signed: bytes = req.query.encode()
+                ts = req.params().get("timestamp")
+            else:
+                signed = req.body
+                try:
+                    ts = json.loads(req.body).get("timestamp") if req.body else None
+                except ValueError:
+                    return envelope(400, "Invalid request body")
+            try:
+                ts_ms = int(ts) if ts is not None else None
+            except (TypeError, ValueError):
+                ts_ms = None
+            if ts_ms is None or abs(self.clock.now_ms() - ts_ms) > TIMESTAMP_WINDOW_MS:
+                return envelope(400, "Invalid or expired timestamp")
+            expected = hmac.new((account.api_secret or "").encode(), signed, hashlib.sha256).hexdigest()
+            if not hmac.compare_digest(expected, req.headers.get("x-auth-signature", "")):
+                return envelope(400, "Invalid signature")
+        if account.allowed_ips and req.client_ip not in account.allowed_ips:
+            return envelope(403, "You are not allowed API access from this ip")
+        if not scopes & set(account.scopes):
+            return envelope(403, f"You do not have the required scope ({' or '.join(sorted(scopes))})")
+        sub = req.headers.get("subaccountid")
+        if sub is not None and sub not in account.subaccounts:
+            return envelope(403, "Forbidden request")
+        return account, sub
+
+    def _order(self, account: Account, sub: str | None, client_order_id: str) -> dict[str, Any] | SimResponse:
+        order = self.orders.get(account.name, {}).get(client_order_id)
+        if order is None:
+            return envelope(404, "Order not found")
+        if order["subaccount"] != sub:
+            return envelope(403, "Forbidden request")
+        return order
+
+    # -- venue routes ------------------------------------------------------------------------
+
+    def cancel(self, req: SimRequest) -> SimResponse:
+        auth = self._authenticate(req, {TRADING})
+        if isinstance(auth, SimResponse):
+            return auth
+        body = req.json()
+        coid = body.get("clientOrderId")
+        if not isinstance(coid, str) or not coid:
+            return envelope(400, "clientOrderId is required")
+        with self._lock:
+            order = self._order(*auth, coid)
+            if isinstance(order, SimResponse):
+                return order
+            if order["status"] not in OPEN_STATUSES:
+                return envelope(400, f"Order is already {order['status']}")
+            order["status"] = "canceled"
+            order["updatedAt"] = self.clock.now_ms()
+        return envelope(200, "Success", {
+            "clientOrderId": coid, "status": "canceled", "symbol": order["symbol"],
+            "info": {"clientOrderId": coid, "orderId": order["orderId"], "status": "CANCELED", "success": True},
+        })
+
+    def cancel_all(self, req: SimRequest) -> SimResponse:
+        auth = self._authenticate(req, {TRADING})
+        if isinstance(auth, SimResponse):
+            return auth
+        account, sub = auth
+        done = []
+        with self._lock:
+            for order in self.orders.get(account.name, {}).values():
+                if order["status"] in OPEN_STATUSES and order["subaccount"] == sub:
+                    order["status"] = "canceled"
+                    done.append({"clientOrderId": order["clientOrderId"], "status": "canceled",
+                                 "symbol": order["symbol"]})
+        return envelope(200, "Success", done)
+
+    def get_order(self, req: SimRequest) -> SimResponse:
+        auth = self._authenticate(req, {TRADING, FETCH})
+        if isinstance(auth, SimResponse):
+            return auth
+        coid = req.params().get("id")
+        if not coid:
+            return envelope(400, "id is required")
+        with self._lock:
+            order = self._order(*auth, coid)
+            return order if isinstance(order, SimResponse) else envelope(200, "Success", _public(order))
+
+    def open_orders(self, req: SimRequest) -> SimResponse:
+        auth = self._authenticate(req, {TRADING, FETCH})
+        if isinstance(auth, SimResponse):
+            return auth
+        account, sub = auth
+        params = req.params()
+        symbol = params.get("symbol")
+        if not symbol:
+            return envelope(400, "symbol is required")
+        limit = min(max(int(params.get("limit", 100)), 1), 500)
+        since = int(params.get("since", 0))
+        with self._lock:
+            items = sorted(
+                (o for o in self.orders.get(account.name, {}).values()
+                 if o["symbol"] == symbol and o["status"] in OPEN_STATUSES
+                 and o["subaccount"] == sub and o["createdAt"] >= since),
+                key=lambda o: (o["createdAt"], o["orderId"]),
+            )
+        page = items[:limit]
+        next_ts = page[-1]["createdAt"] + 1 if len(items) > limit else None
+        return envelope(200, "Success", {"items": [_public(o) for o in page], "totalCount": len(items),
+                                         "nextTimestamp": next_ts})
+
+    def server_time(self, req: SimRequest) -> SimResponse:
+        return envelope(200, "Success", {"timestamp": self.clock.now_ms()})
+
+    # -- admin (/_sim/zebpay/<action>) -------------------------------------------------------
+
+    def admin(self, req: SimRequest, action: str) -> SimResponse:
+        data = req.json() if req.method == "POST" else {}
+        if action == "accounts" and req.method == "POST":
+            return SimResponse(200, {"account": self.register(**data)})
+        if action == "orders" and req.method == "POST":
+            return SimResponse(200, {"orders": self.seed(data["account"], data["orders"])})
+        if action == "orders":
+            params = req.params()
+            with self._lock:
+                orders = [_public(o) for o in self.orders.get(params.get("account", ""), {}).values()]
+            return SimResponse(200, orders)
+        if action == "fill" and req.method == "POST":  # an order fills on its own
+            with self._lock:
+                self.orders[data["account"]][data["clientOrderId"]]["status"] = "filled"
+            return SimResponse(200, {})
+        if action == "limit" and req.method == "POST":
+            with self._lock:
+                self.limit, self.window_s = int(data["limit"]), float(data["window_s"])
+                self._windows.clear()
+            return SimResponse(200, {"limit": self.limit, "window_s": self.window_s})
+        return SimResponse(404, {"error": f"no admin route zebpay/{action}"})
+
+    def register(self, **fields: Any) -> str:
+        """Issue credentials to an account (`Account` fields)."""
+        account = Account(**fields)
+        with self._lock:
+            self.accounts[account.name] = account
+            self.orders.setdefault(account.name, {})
+        return account.name
+
+    def seed(self, account: str, orders: list[dict[str, Any]]) -> list[str]:
+        created = []
+        with self._lock:
+            book = self.orders.setdefault(account, {})
+            for spec in orders:
+                order_id = next(self._ids)
+                coid = spec.get("clientOrderId") or f"sim{order_id}"
+                book[coid] = {
+                    "clientOrderId": coid, "orderId": order_id, "symbol": spec.get("symbol", "BTCUSDT"),
+                    "side": spec.get("side", "buy"), "price": spec.get("price", 65000),
+                    "amount": spec.get("amount", 0.001), "status": "new",
+                    "subaccount": spec.get("subaccount"), "createdAt": self.clock.now_ms(),
+                }
+                created.append(coid)
+        return created
+
+
+def _public(order: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in order.items() if k != "subaccount"}

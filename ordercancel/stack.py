@@ -1,0 +1,174 @@
+"""A whole local stack: Redis (embedded unless given), the venue simulator and a worker.
+
+`ordercancel demo`, `ordercancel up` and the integration tests all start it this way.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ordercancel.config import Settings
+from ordercancel.embedded import EmbeddedRedis
+from ordercancel.keys import Keys
+from ordercancel.sim import SimServer, make_server
+from ordercancel.sim.admin import SimAdmin
+from ordercancel.store import connect
+
+
+def sim_accounts(sim_url: str) -> dict[str, dict[str, Any]]:
+    """Accounts for the simulator with fresh credentials: one per venue."""
+    return {
+        "zebpay-main": {
+            "venue": "zebpay", "base_url": sim_url,
+            "api_key": "zk_" + secrets.token_hex(8), "api_secret": secrets.token_hex(24),
+        },
+    }
+
+
+def toml(data: Mapping[str, Any]) -> str:
+    """Just enough TOML for our config: tables of scalars and lists of strings."""
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int | float):
+            return str(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    lines: list[str] = []
+
+    def table(name: str, body: Mapping[str, Any]) -> None:
+        scalars = {k: v for k, v in body.items() if not isinstance(v, Mapping)}
+        if scalars:
+            lines.append(f"[{name}]")
+            lines.extend(f"{k} = {value(v)}" for k, v in scalars.items())
+            lines.append("")
+        for k, v in body.items():
+            if isinstance(v, Mapping):
+                table(f"{name}.{k}", v)
+
+    for name, body in data.items():
+        table(name, body)
+    return "\n".join(lines)
+
+
+class Stack:
+    """Start with `with Stack(...) as stack:`; `stack.env` is what a child process needs."""
+
+    def __init__(
+        self, *, redis_url: str | None = None, prefix: str = "ordercancel",
+        accounts: Mapping[str, Mapping[str, Any]] | None = None, sim: bool = True,
+        worker: bool = True, extra_config: Mapping[str, Any] | None = None,
+        sim_options: Mapping[str, Any] | None = None, quiet: bool = True,
+    ):
+        self.workdir = Path(tempfile.mkdtemp(prefix="oc-stack-"))
+        self._redis_url = redis_url
+        self.prefix = prefix
+        self._accounts = accounts
+        self._want_sim, self._want_worker, self.quiet = sim, worker, quiet
+        self._extra = dict(extra_config or {})
+        self._sim_options = dict(sim_options or {})
+        self.embedded: EmbeddedRedis | None = None
+        self.sim: SimServer | None = None
+        self.worker: subprocess.Popen[bytes] | None = None
+        self.config_path = self.workdir / "ordercancel.toml"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> Stack:
+        if self._redis_url is None:
+            self.embedded = EmbeddedRedis(str(self.workdir / "redis")).start()
+        if self._want_sim:
+            self.sim = make_server(**self._sim_options)
+            self.sim.serve_in_thread()
+        accounts = self._accounts if self._accounts is not None else sim_accounts(self.sim_url)
+        self.write_config(accounts)
+        if self.sim is not None:
+            admin = SimAdmin(self.sim_url)
+            for account in self.settings.accounts.values():
+                admin.register_account(account)
+        if self._want_worker:
+            self.start_worker()
+        return self
+
+    def write_config(self, accounts: Mapping[str, Mapping[str, Any]]) -> None:
+        config = {"redis": {"url": self.redis_url}, "ordercancel": {"prefix": self.prefix},
+                  **self._extra, "accounts": accounts}
+        self.config_path.write_text(toml(config))
+        self.settings = Settings.from_env(self.env)
+
+    @property
+    def redis_url(self) -> str:
+        if self.embedded is not None:
+            return self.embedded.url
+        assert self._redis_url is not None
+        return self._redis_url
+
+    @property
+    def sim_url(self) -> str:
+        return self.sim.url if self.sim is not None else ""
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERCANCEL_")}
+        env["ORDERCANCEL_CONFIG"] = str(self.config_path)
+        return env
+
+    def start_worker(self, timeout: float = 60.0) -> None:
+        """Start `ordercancel worker` (an urgent and a routine node) and wait until both consume."""
+        keys, client = Keys(self.prefix), connect(self.redis_url)
+        client.delete(keys.workers_ready)
+        log = open(self.workdir / "worker.log", "ab")  # noqa: SIM115 - closed with the process
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "ordercancel", "worker", "--loglevel", "INFO"],
+            env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            for _ in range(2):
+                if client.blpop([keys.workers_ready], timeout=timeout) is None:
+                    raise RuntimeError(f"worker did not start; see {self.workdir}/worker.log")
+        finally:
+            client.close()
+
+    def stop_worker(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+        if self.worker is None or self.worker.poll() is not None:
+            return
+        os.killpg(self.worker.pid, sig)
+        try:
+            self.worker.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.worker.pid, signal.SIGKILL)
+            self.worker.wait()
+
+    def stop(self) -> None:
+        self.stop_worker()
+        if self.sim is not None:
+            self.sim.shutdown()
+            self.sim.server_close()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+    def __enter__(self) -> Stack:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def wait_forever(self) -> None:
+        while self.worker is None or self.worker.poll() is None:
+            time.sleep(0.5)

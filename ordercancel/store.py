@@ -1,0 +1,95 @@
+"""Redis-side steps of a request, each one atomic (a Lua script) and one round trip.
+
+`begin` claims the idempotency key and publishes `accepted`; `emit` publishes progress;
+`finish` publishes the one final event; `wait_final` blocks until a final exists.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+
+from ordercancel.keys import Keys
+
+Event = dict[str, str]
+
+
+def connect(url: str) -> redis.Redis:
+    """A client for `redis://`, `rediss://` (TLS, verified) or `unix://` URLs."""
+    kwargs: dict[str, Any] = {"decode_responses": True, "health_check_interval": 15}
+    if urlsplit(url).scheme != "unix":
+        kwargs["socket_keepalive"] = True
+    return redis.Redis.from_url(url, **kwargs)
+
+
+def _script(client: redis.Redis, name: str) -> Any:
+    return client.register_script(files("ordercancel.lua").joinpath(f"{name}.lua").read_text())
+
+
+def _flat(event: Mapping[str, str]) -> list[str]:
+    return [part for item in event.items() for part in item]
+
+
+@dataclass(frozen=True)
+class Begin:
+    state: str  # new | rerun | done | conflict | replay | wait
+    arg: str = ""
+
+
+class Store:
+    def __init__(self, client: redis.Redis, keys: Keys, *, maxlen: int, retention_s: int):
+        self.redis = client
+        self.keys = keys
+        self.maxlen = maxlen
+        self.ttl = retention_s
+        self._begin = _script(client, "begin")
+        self._emit = _script(client, "emit")
+        self._finish = _script(client, "finish")
+
+    def _keys(self, request_id: str, idem: str | None) -> list[str]:
+        ks = [self.keys.final(request_id), self.keys.last(request_id), self.keys.results]
+        return [*ks, idem] if idem else ks
+
+    def begin(self, request_id: str, accepted: Event, *, idem: str | None, fingerprint: str) -> Begin:
+        state, arg = self._begin(
+            keys=self._keys(request_id, idem),
+            args=[self.maxlen, self.ttl, request_id, fingerprint, json.dumps(accepted), *_flat(accepted)],
+        )
+        return Begin(state, arg)
+
+    def emit(self, event: Event) -> bool:
+        rid = event["request_id"]
+        return bool(
+            self._emit(keys=self._keys(rid, None), args=[self.maxlen, self.ttl, json.dumps(event), *_flat(event)])
+        )
+
+    def finish(self, event: Event, *, idem: str | None = None) -> bool:
+        """Publish the final event; False when the request already had one."""
+        rid = event["request_id"]
+        return bool(
+            self._finish(
+                keys=self._keys(rid, idem),
+                args=[self.maxlen, self.ttl, rid, json.dumps(event), *_flat(event)],
+            )
+        )
+
+    def wait_final(self, request_id: str, timeout: float) -> Event | None:
+        """Block until the request's final event exists; None after `timeout` seconds."""
+        key = self.keys.final(request_id)
+        raw = self.redis.blmove(key, key, max(timeout, 0.01), "RIGHT", "LEFT")
+        return json.loads(raw) if raw else None
+
+    def status(self, request_id: str) -> Event | None:
+        """The final event, else the latest event of a running request, else None."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.lindex(self.keys.final(request_id), 0)
+            pipe.get(self.keys.last(request_id))
+            final, last = pipe.execute()
+        raw = final or last
+        return json.loads(raw) if raw else None

@@ -1,0 +1,160 @@
+"""What a venue must provide, and the plain types it speaks in.
+
+A venue is a folder under `ordercancel/venues/` holding its HTTP calls, its signing (a
+`requests.auth.AuthBase`), and its error mapping onto the shared error tree
+(`ordercancel.errors`). The request path calls only the methods below; it never knows which
+venue it serves.
+
+=====================  ========  =======================================================
+method                 required  contract
+=====================  ========  =======================================================
+``parse_options``      yes       venue fields of an ``[accounts.X]`` table -> frozen options
+``check_order_ref``    yes       reject a malformed order id / symbol before any call
+``cancel``             yes       one order -> `CancelReply`, or raise a `VenueError`
+``get_order``          yes       read one order back -> `OrderState`, or raise
+``resync_clock``       yes       refresh the clock offset from the venue's server time
+=====================  ========  =======================================================
+
+Errors: `RetryableError` (429, 5xx, timeouts, resets) leaves the outcome unsettled and the
+caller retries inside the request's deadline; `ClockSkew` asks for `resync_clock` and one more
+try; any other `VenueError` is final.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from ordercancel.config import AccountConfig
+from ordercancel.errors import VenueTimeout, VenueUnavailable
+from ordercancel.outcomes import Status
+
+#: connect timeout cap: a connect that takes longer is a dead route, retry on a fresh one
+_CONNECT_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class OrderRef:
+    """An order as the venue addresses it."""
+
+    order_id: str
+    symbol: str | None = None
+
+
+class Phase(enum.Enum):
+    """Where an order is, as read back from the venue."""
+
+    OPEN = "open"
+    CANCELED = "canceled"
+    FILLED = "filled"
+    CLOSED = "closed"  # terminal for another reason (rejected, expired)
+    NOT_FOUND = "not_found"
+
+    @property
+    def final_status(self) -> Status | None:
+        """The cancel outcome this phase settles, or None while the order is open."""
+        return {
+            Phase.CANCELED: Status.CANCELED,
+            Phase.FILLED: Status.ALREADY_CLOSED,
+            Phase.CLOSED: Status.ALREADY_CLOSED,
+            Phase.NOT_FOUND: Status.NOT_FOUND,
+        }.get(self)
+
+
+@dataclass(frozen=True)
+class CancelReply:
+    """A venue's answer to a cancel.
+
+    `status` is set when the answer settles the outcome. `acknowledged` means the venue took
+    the instruction without saying what became of it: the caller reads the order back.
+    """
+
+    status: Status | None
+    http_status: int | None = None
+    venue_status: str | None = None
+    detail: Mapping[str, Any] | None = None
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.status is None
+
+
+@dataclass(frozen=True)
+class OrderState:
+    phase: Phase
+    http_status: int | None = None
+    venue_status: str | None = None
+
+
+class Venue(ABC):
+    """One account's connection to one venue. Thread-safe: one HTTP session per thread."""
+
+    name: ClassVar[str]
+    #: Used when the account sets no `rate_limit` (the venue's published limit).
+    default_rate_limit: ClassVar[str]
+
+    def __init__(self, account: AccountConfig):
+        self.account = account
+        self.options = account.options
+        self._local = threading.local()
+        #: venue clock minus local clock, in ms; shared by this account's threads
+        self.clock_offset_ms = 0
+
+    @classmethod
+    @abstractmethod
+    def parse_options(cls, account: str, table: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+        """Validate the venue's own account fields; raise `ConfigError` naming the field."""
+
+    @abstractmethod
+    def check_order_ref(self, ref: OrderRef) -> None:
+        """Raise `RequestError` when `ref` cannot name an order on this venue."""
+
+    @abstractmethod
+    def cancel(self, ref: OrderRef, timeout: float) -> CancelReply:
+        """Cancel one order."""
+
+    @abstractmethod
+    def get_order(self, ref: OrderRef, timeout: float) -> OrderState:
+        """Read one order back."""
+
+    @abstractmethod
+    def resync_clock(self, timeout: float) -> None:
+        """Set `clock_offset_ms` from the venue's server time."""
+
+    @property
+    def session(self) -> requests.Session:
+        """This thread's HTTP session: kept-alive connections, no hidden retries, TLS verified."""
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=4, max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            session.verify = True  # never configurable
+            self._local.session = session
+        return session
+
+    def send(self, method: str, path: str, timeout: float, **kwargs: Any) -> requests.Response:
+        """One HTTP call, with transport failures mapped onto the error tree.
+
+        Messages name the failure's type only: request URLs and headers stay out of errors.
+        """
+        url = self.account.base_url + path
+        try:
+            return self.session.request(
+                method, url, timeout=(min(timeout, _CONNECT_TIMEOUT_S), timeout), **kwargs
+            )
+        except requests.ConnectTimeout:
+            raise VenueUnavailable(f"{method} {path}: connect timeout") from None
+        except requests.Timeout:
+            raise VenueTimeout(f"{method} {path}: no answer within {timeout:.2f}s") from None
+        except requests.ConnectionError as exc:
+            cause = type(exc.__context__ or exc).__name__
+            raise VenueUnavailable(f"{method} {path}: connection failed ({cause})") from None

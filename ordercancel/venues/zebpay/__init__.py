@@ -1,0 +1,5 @@
+"""ZebPay Futures venue."""
+
+from ordercancel.venues.zebpay.venue import ZebPay, ZebPayOptions
+
+__all__ = ["ZebPay", "ZebPayOptions"]

@@ -1,0 +1,151 @@
+"""ZebPay Futures REST (venues/zebpay-futures.md). Orders are addressed by `clientOrderId`."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from ordercancel.config import Secret, resolve_secret
+from ordercancel.errors import ConfigError, InvalidRequest, RequestError, VenueError
+from ordercancel.outcomes import ErrorCode, Status
+from ordercancel.venues.base import CancelReply, OrderRef, OrderState, Phase, Venue
+from ordercancel.venues.zebpay.auth import HmacAuth, JwtAuth
+from ordercancel.venues.zebpay.errors import description, error_for
+
+_CLIENT_ORDER_ID = re.compile(r"^[\x21-\x7e]{1,64}$")  # printable ASCII, no spaces
+_SYMBOL = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_PHASES = {
+    "new": Phase.OPEN, "open": Phase.OPEN, "partially_filled": Phase.OPEN,
+    "canceled": Phase.CANCELED, "cancelled": Phase.CANCELED,
+    "filled": Phase.FILLED,
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ZebPayOptions:
+    api_key: Secret | None = None
+    api_secret: Secret | None = None
+    jwt: Secret | None = None
+    subaccount_id: str | None = None
+
+
+class ZebPay(Venue):
+    name = "zebpay"
+    default_rate_limit = "180/60s"  # per client IP, all /api routes
+
+    @classmethod
+    def parse_options(
+        cls, account: str, table: Mapping[str, Any], env: Mapping[str, str]
+    ) -> ZebPayOptions:
+        allowed = {"api_key", "api_secret", "jwt", "subaccount_id"}
+        for key in table:
+            if key not in allowed:
+                raise ConfigError("unknown field for venue zebpay", account=account, field=key)
+
+        def secret(key: str) -> Secret | None:
+            if key not in table:
+                return None
+            return resolve_secret(table[key], account=account, field=key, env=env)
+
+        if "jwt" in table:
+            if "api_key" in table or "api_secret" in table:
+                raise ConfigError("use jwt or api_key/api_secret, not both", account=account, field="jwt")
+            options = ZebPayOptions(jwt=secret("jwt"))
+        else:
+            for key in ("api_key", "api_secret"):
+                if key not in table:
+                    raise ConfigError("is required (or jwt)", account=account, field=key)
+            options = ZebPayOptions(api_key=secret("api_key"), api_secret=secret("api_secret"))
+        sub = table.get("subaccount_id")
+        if sub is not None and (not isinstance(sub, str | int) or isinstance(sub, bool) or not str(sub)):
+            raise ConfigError("must be a string or integer", account=account, field="subaccount_id")
+        return ZebPayOptions(**{**vars(options), "subaccount_id": None if sub is None else str(sub)})
+
+    def __init__(self, account: Any):
+        super().__init__(account)
+        opts: ZebPayOptions = self.options
+        if opts.jwt is not None:
+            self._auth: requests.auth.AuthBase = JwtAuth(opts.jwt.reveal())
+        else:
+            assert opts.api_key is not None and opts.api_secret is not None
+            self._auth = HmacAuth(opts.api_key.reveal(), opts.api_secret.reveal(), self._now_ms)
+        self._headers = {"Accept": "application/json"}
+        if opts.subaccount_id:
+            self._headers["subaccountid"] = opts.subaccount_id
+
+    def _now_ms(self) -> int:
+        return int(time.time() * 1000) + self.clock_offset_ms
+
+    def check_order_ref(self, ref: OrderRef) -> None:
+        if not _CLIENT_ORDER_ID.match(ref.order_id):
+            raise RequestError(
+                ErrorCode.INVALID_REQUEST,
+                "order_id: a zebpay clientOrderId is 1..64 printable characters without spaces",
+                field="order_id",
+            )
+        if ref.symbol is not None and not _SYMBOL.match(ref.symbol):
+            raise RequestError(ErrorCode.INVALID_REQUEST, "symbol: not a zebpay symbol", field="symbol")
+
+    def _call(
+        self, method: str, path: str, timeout: float, *, ok: tuple[int, ...] = (), **kw: Any
+    ) -> tuple[int, Any]:
+        """Send a signed call; return (status, envelope data) for 2xx or a status in `ok`."""
+        resp = self.send(method, path, timeout, auth=self._auth, headers=self._headers, **kw)
+        try:
+            body = resp.json()
+        except ValueError:
+            body = resp.text[:200]
+        if resp.ok or resp.status_code in ok:
+            data = body.get("data") if isinstance(body, Mapping) else None
+            return resp.status_code, data
+        raise error_for(resp.status_code, body, resp.headers)
+
+    def cancel(self, ref: OrderRef, timeout: float) -> CancelReply:
+        """`DELETE /api/v1/trade/order` (body `clientOrderId`, optional `symbol`)."""
+        body: dict[str, Any] = {"clientOrderId": ref.order_id}
+        if ref.symbol:
+            body["symbol"] = ref.symbol
+        try:
+            status, data = self._call("DELETE", "/api/v1/trade/order", timeout, ok=(404,), json=body)
+        except InvalidRequest:
+            # The venue does not document its answer for an order that is no longer open;
+            # reading the order back tells a closed order from a truly bad request.
+            state = self.get_order(ref, timeout)
+            if state.phase is Phase.OPEN:
+                raise
+            assert state.phase.final_status is not None
+            return CancelReply(state.phase.final_status, state.http_status, state.venue_status)
+        if status == 404:
+            return CancelReply(Status.NOT_FOUND, 404, "not found")
+        venue_status = str(data.get("status", "")) if isinstance(data, Mapping) else ""
+        if venue_status.lower() == "canceled":
+            return CancelReply(Status.CANCELED, status, venue_status)
+        return CancelReply(None, status, venue_status or None)  # unclear: read it back
+
+    def get_order(self, ref: OrderRef, timeout: float) -> OrderState:
+        """`GET /api/v1/trade/order?id=<clientOrderId>`."""
+        status, data = self._call(
+            "GET", "/api/v1/trade/order", timeout, ok=(404,), params={"id": ref.order_id}
+        )
+        if status == 404 or not isinstance(data, Mapping):
+            return OrderState(Phase.NOT_FOUND, status, "not found")
+        venue_status = str(data.get("status", "")).lower()
+        return OrderState(_PHASES.get(venue_status, Phase.CLOSED), status, venue_status)
+
+    def resync_clock(self, timeout: float) -> None:
+        """`GET /api/v1/system/time` (public): offset = server time - local midpoint."""
+        sent = time.time() * 1000
+        resp = self.send("GET", "/api/v1/system/time", timeout, headers=self._headers)
+        received = time.time() * 1000
+        try:
+            server_ms = int(resp.json()["data"]["timestamp"])
+        except (ValueError, KeyError, TypeError):
+            raise VenueError(
+                f"server time unreadable: {description(resp.text)}", http_status=resp.status_code
+            ) from None
+        self.clock_offset_ms = int(server_ms - (sent + received) / 2)

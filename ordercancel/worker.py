@@ -1,0 +1,48 @@
+"""The Celery worker's app: `celery -A ordercancel.worker worker` (or `ordercancel worker`).
+
+Configuration is read once, at import; a configuration error stops start-up with one line that
+names the account and field.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+from celery.signals import worker_ready
+
+from ordercancel.celery_app import make_celery
+from ordercancel.config import Settings
+from ordercancel.errors import ConfigError
+from ordercancel.keys import Keys
+from ordercancel.runtime import Runtime
+
+try:
+    settings = Settings.from_env()
+except ConfigError as exc:
+    print(f"ordercancel: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
+
+app = make_celery(settings)
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    """This process's runtime, made on first use."""
+    global _runtime
+    if _runtime is None:
+        with _runtime_lock:
+            if _runtime is None:
+                _runtime = Runtime(settings)
+    return _runtime
+
+
+@worker_ready.connect
+def _announce_ready(sender: Any = None, **_: Any) -> None:
+    """Tell whoever started us (tests, the demo) that this node consumes now."""
+    keys = Keys(settings.prefix)
+    client = runtime().store.redis
+    client.rpush(keys.workers_ready, getattr(sender, "hostname", "worker"))
+    client.expire(keys.workers_ready, 3600)

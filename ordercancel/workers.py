@@ -1,0 +1,49 @@
+"""`ordercancel worker`: the Celery worker, one node per queue unless told otherwise.
+
+With no `-Q`, two Celery workers run under this process: one on the urgent queue and one on the
+routine queue, so a kill never waits behind routine cancels. With `-Q`, this is exactly
+`celery -A ordercancel.worker worker ...`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+
+from ordercancel.celery_app import ROUTINE, URGENT
+from ordercancel.config import Settings
+
+CELERY = [sys.executable, "-m", "celery", "-A", "ordercancel.worker", "worker"]
+
+
+def _names_queues(args: Sequence[str]) -> bool:
+    return any(a in ("-Q", "--queues") or a.startswith(("-Q", "--queues=")) for a in args)
+
+
+def run(args: Sequence[str], settings: Settings) -> int:
+    if _names_queues(args):
+        os.execv(sys.executable, [*CELERY, *args])
+    pid = os.getpid()
+    nodes = [
+        [*CELERY, "-Q", URGENT, "-n", f"urgent.{pid}@%h", "-c", str(settings.urgent_concurrency), *args],
+        [*CELERY, "-Q", ROUTINE, "-n", f"routine.{pid}@%h", "-c", str(settings.worker_concurrency), *args],
+    ]
+    children = [subprocess.Popen(cmd) for cmd in nodes]
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, forward)
+    while all(child.poll() is None for child in children):
+        time.sleep(0.2)
+    # one node ended: stop the other too, so a supervisor sees this process end and restarts it
+    forward(signal.SIGTERM, None)
+    codes = [child.wait() for child in children]
+    return next((code for code in codes if code), 0)
