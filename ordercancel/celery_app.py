@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from celery import Celery
 from kombu import Queue
@@ -26,7 +26,7 @@ def broker_url(redis_url: str) -> str:
     """kombu spells a unix socket `redis+socket://`."""
     parts = urlsplit(redis_url)
     if parts.scheme == "unix":
-        return urlunsplit(parts._replace(scheme="redis+socket"))
+        return f"redis+socket://{parts.path}" + (f"?{parts.query}" if parts.query else "")
     return redis_url
 
 

@@ -17,7 +17,7 @@ import redis
 from ordercancel.config import Settings
 from ordercancel.errors import ConfigError, WaitTimeout
 from ordercancel.events import Event
-from ordercancel.outcomes import SUCCESS, Status
+from ordercancel.outcomes import SUCCESS
 
 EXIT_OK, EXIT_STATUS, EXIT_USAGE, EXIT_NO_FINAL = 0, 1, 2, 3
 
@@ -136,10 +136,7 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--sim", action="store_true", help="also run the venue simulator")
     up.set_defaults(func=cmd_up)
 
-    worker = sub.add_parser("worker", help="the Celery worker (celery -A ordercancel.worker worker)",
-                            add_help=False)
-    worker.add_argument("celery_args", nargs=argparse.REMAINDER)
-    worker.set_defaults(func=cmd_worker)
+    sub.add_parser("worker", help="the Celery worker (celery -A ordercancel.worker worker [ARGS])")
 
     sim = sub.add_parser("sim", help="the venue simulator (both venues), with fault injection")
     sim.add_argument("--host", default="127.0.0.1")
@@ -182,7 +179,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["worker"]:  # everything after `worker` belongs to celery
+        args = argparse.Namespace(func=cmd_worker, celery_args=argv[1:])
+    else:
+        args = parser().parse_args(argv)
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
@@ -199,4 +200,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
 
 
-__all__ = ["EXIT_NO_FINAL", "EXIT_OK", "EXIT_STATUS", "EXIT_USAGE", "Status", "main"]
+__all__ = ["EXIT_NO_FINAL", "EXIT_OK", "EXIT_STATUS", "EXIT_USAGE", "main"]

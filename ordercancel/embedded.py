@@ -22,6 +22,7 @@ class EmbeddedRedis:
         self._own_dir = directory is None
         self.dir = Path(directory or tempfile.mkdtemp(prefix="oc-redis-"))
         self.appendonly = appendonly
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.socket = self.dir / "redis.sock"
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -21,7 +21,7 @@ from ordercancel.embedded import EmbeddedRedis
 from ordercancel.keys import Keys
 from ordercancel.sim import SimServer, make_server
 from ordercancel.sim.admin import SimAdmin
-from ordercancel.store import connect
+from ordercancel.store import BLOCK_SLICE_S, connect
 
 
 def sim_accounts(sim_url: str) -> dict[str, dict[str, Any]]:
@@ -135,9 +135,11 @@ class Stack:
             start_new_session=True,
         )
         try:
-            for _ in range(2):
-                if client.blpop([keys.workers_ready], timeout=timeout) is None:
+            end, ready = time.monotonic() + timeout, 0
+            while ready < 2:
+                if time.monotonic() > end or self.worker.poll() is not None:
                     raise RuntimeError(f"worker did not start; see {self.workdir}/worker.log")
+                ready += client.blpop([keys.workers_ready], timeout=BLOCK_SLICE_S) is not None
         finally:
             client.close()
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.resources import files
@@ -18,11 +19,17 @@ import redis
 from ordercancel.keys import Keys
 
 Event = dict[str, str]
+#: Socket timeout of every Redis connection; blocking commands wait in slices shorter than this.
+SOCKET_TIMEOUT_S = 10.0
+BLOCK_SLICE_S = 5.0
 
 
 def connect(url: str) -> redis.Redis:
     """A client for `redis://`, `rediss://` (TLS, verified) or `unix://` URLs."""
-    kwargs: dict[str, Any] = {"decode_responses": True, "health_check_interval": 15}
+    kwargs: dict[str, Any] = {
+        "decode_responses": True, "health_check_interval": 15,
+        "socket_timeout": SOCKET_TIMEOUT_S, "socket_connect_timeout": 5.0,
+    }
     if urlsplit(url).scheme != "unix":
         kwargs["socket_keepalive"] = True
     return redis.Redis.from_url(url, **kwargs)
@@ -82,8 +89,14 @@ class Store:
     def wait_final(self, request_id: str, timeout: float) -> Event | None:
         """Block until the request's final event exists; None after `timeout` seconds."""
         key = self.keys.final(request_id)
-        raw = self.redis.blmove(key, key, max(timeout, 0.01), "RIGHT", "LEFT")
-        return json.loads(raw) if raw else None
+        end = time.monotonic() + timeout
+        while True:
+            left = end - time.monotonic()
+            raw = self.redis.blmove(key, key, min(max(left, 0.01), BLOCK_SLICE_S), "RIGHT", "LEFT")
+            if raw:
+                return dict(json.loads(raw))
+            if left <= BLOCK_SLICE_S:
+                return None
 
     def status(self, request_id: str) -> Event | None:
         """The final event, else the latest event of a running request, else None."""
