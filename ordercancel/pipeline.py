@@ -33,6 +33,9 @@ RERUN_GRACE_MS = 5_000
 
 def handle(message: Mapping[str, Any], rt: Runtime) -> None:
     """Execute one request message; publishes exactly one final event for it (ever)."""
+    if not isinstance(message, Mapping):
+        _reject_unparsed({}, RequestError(ErrorCode.INVALID_MESSAGE, "request is not a JSON object"), rt)
+        return
     try:
         req = requests_.parse(message, rt.settings)
     except RequestError as exc:

@@ -52,6 +52,7 @@ class VenueSim(Protocol):
 
     def route(self, method: str, path: str) -> tuple[str, Handler] | None: ...
     def rate_limit(self, req: SimRequest) -> SimResponse | None: ...
+    def account_of(self, req: SimRequest) -> str | None: ...
     def fault_response(self, kind: str, faults: Faults) -> SimResponse: ...
     def admin(self, req: SimRequest, action: str) -> SimResponse: ...
     def reset(self, everything: bool) -> None: ...
@@ -149,17 +150,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, venue: VenueSim, route: str, handler: Handler, req: SimRequest) -> None:
         server = self.server
         faults = server.faults
+        account = venue.account_of(req)
         entry: dict[str, Any] = {"t_ms": time.time() * 1000, "venue": venue.name, "route": route,
-                                 "ip": req.client_ip, "fault": None, "status": None}
+                                 "account": account, "ip": req.client_ip, "fault": None,
+                                 "status": None}
         server.log.append(entry)
         limited = venue.rate_limit(req)
         if limited is not None:
             entry["status"] = limited.status
             self._send(limited)
             return
-        if faults.latency_ms and faults.applies(route):
+        if faults.latency_ms and faults.applies(route, account):
             time.sleep(faults.latency_ms / 1000)
-        fault = faults.decide(route)
+        fault = faults.decide(route, account)
         entry["fault"] = fault
         if fault == RESET:
             self._reset()

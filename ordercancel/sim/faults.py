@@ -33,6 +33,8 @@ class Faults:
     timeout_s: float = 10.0
     #: route names (e.g. "zebpay.cancel") the faults apply to; empty = every venue route
     routes: list[str] = field(default_factory=list)
+    #: account names the faults apply to; empty = every caller
+    accounts: list[str] = field(default_factory=list)
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -50,12 +52,14 @@ class Faults:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
-    def applies(self, route: str) -> bool:
-        return not self.routes or route in self.routes
+    def applies(self, route: str, account: str | None) -> bool:
+        return (not self.routes or route in self.routes) and (
+            not self.accounts or account in self.accounts
+        )
 
-    def decide(self, route: str) -> str | None:
+    def decide(self, route: str, account: str | None) -> str | None:
         """The fault for this call, if any; counts are used up first, in a fixed order."""
-        if not self.applies(route):
+        if not self.applies(route, account):
             return None
         with self._lock:
             for name, kind in (("burst_429", RATE_LIMIT), ("error_next", ERROR),

@@ -96,6 +96,17 @@ class ZebPaySim:
                 self.accounts.clear()
                 self.orders.clear()
 
+    def account_of(self, req: SimRequest) -> str | None:
+        """Who the caller claims to be (not yet verified): for logs and per-account faults."""
+        bearer = req.headers.get("Authorization", "")
+        key = req.headers.get("x-auth-apikey")
+        for account in list(self.accounts.values()):
+            if (bearer.startswith("Bearer ") and account.jwt == bearer[7:]) or (
+                key and account.api_key == key
+            ):
+                return account.name
+        return None
+
     # -- auth (venue doc, "Authentication") ------------------------------------------------
 
     def _authenticate(self, req: SimRequest, scopes: set[str]) -> tuple[Account, str | None] | SimResponse:

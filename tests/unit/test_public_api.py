@@ -1,0 +1,30 @@
+import ordercancel
+
+
+def test_all_names_exist_and_cover_the_contract():
+    for name in ordercancel.__all__:
+        assert hasattr(ordercancel, name), name
+    assert {"Client", "Ticket", "Status", "ErrorCode", "WaitTimeout"} <= set(ordercancel.__all__)
+    assert issubclass(ordercancel.WaitTimeout, TimeoutError)
+
+
+def test_event_fields_match_the_contract():
+    from ordercancel.events import FIELDS
+
+    contract = {"event", "request_id", "kind", "account", "venue", "symbol", "order_id",
+                "idempotency_key", "parent_id", "status", "error_code", "error", "attempts",
+                "http_status", "venue_status", "ts", "received_ms", "latency_ms", "detail"}
+    assert contract <= set(FIELDS)
+
+
+def test_celery_app_is_set_for_at_least_once_delivery():
+    from ordercancel.celery_app import ROUTINE, URGENT, make_celery
+    from ordercancel.config import Settings
+
+    settings = Settings.from_mapping({"requests": {"default_deadline_ms": 40_000}}, env={})
+    conf = make_celery(settings).conf
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.worker_prefetch_multiplier == 1
+    vt = conf.broker_transport_options["visibility_timeout"]
+    assert 40 <= vt < 3600  # sized to the deadline, not kombu's one-hour default
+    assert {q.name for q in conf.task_queues} == {ROUTINE, URGENT}
