@@ -46,6 +46,10 @@ def make_celery(settings: Settings) -> Celery:
             "visibility_timeout": settings.visibility_timeout_s,
             "global_keyprefix": Keys(settings.prefix).celery,
             "queue_order_strategy": "priority",  # a worker on both queues drains urgent first
+            # Look for messages of dead workers every 2 s (kombu's default is ~100 s:
+            # a 10 s interval times a throttle of 10); each look is one ZRANGE.
+            "unacked_restore_interval": 2,
+            "unacked_restore_throttle": 1,
         },
         broker_connection_retry_on_startup=True,
         worker_pool="threads",

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,8 @@ class Stack:
 
     def __init__(
         self, *, redis_url: str | None = None, prefix: str = "ordercancel",
-        accounts: Mapping[str, Mapping[str, Any]] | None = None, sim: bool = True,
+        accounts: Mapping[str, Mapping[str, Any]] | Callable[[str], Mapping[str, Any]] | None = None,
+        sim: bool = True,
         worker: bool = True, extra_config: Mapping[str, Any] | None = None,
         sim_options: Mapping[str, Any] | None = None, quiet: bool = True,
     ):
@@ -91,8 +92,8 @@ class Stack:
         if self._want_sim:
             self.sim = make_server(**self._sim_options)
             self.sim.serve_in_thread()
-        accounts = self._accounts if self._accounts is not None else sim_accounts(self.sim_url)
-        self.write_config(accounts)
+        accounts = self._accounts if self._accounts is not None else sim_accounts
+        self.write_config(accounts(self.sim_url) if callable(accounts) else accounts)
         if self.sim is not None:
             admin = SimAdmin(self.sim_url)
             for account in self.settings.accounts.values():
@@ -128,12 +129,12 @@ class Stack:
         """Start `ordercancel worker` (an urgent and a routine node) and wait until both consume."""
         keys, client = Keys(self.prefix), connect(self.redis_url)
         client.delete(keys.workers_ready)
-        log = open(self.workdir / "worker.log", "ab")  # noqa: SIM115 - closed with the process
-        self.worker = subprocess.Popen(
-            [sys.executable, "-m", "ordercancel", "worker", "--loglevel", "INFO"],
-            env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with open(self.workdir / "worker.log", "ab") as log:  # the child keeps its own copy
+            self.worker = subprocess.Popen(
+                [sys.executable, "-m", "ordercancel", "worker", "--loglevel", "INFO"],
+                env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
             end, ready = time.monotonic() + timeout, 0
             while ready < 2:

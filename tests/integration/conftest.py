@@ -1,0 +1,102 @@
+"""Real parts: a Redis server (embedded, or ORDERCANCEL_REDIS_URL), the venue simulator over
+HTTP, and `ordercancel worker` (two Celery nodes) as a child process."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+
+import pytest
+
+from ordercancel.client import Client
+from ordercancel.sim.admin import SimAdmin
+from ordercancel.stack import Stack
+from ordercancel.store import connect
+
+REDIS_URL = os.environ.get("ORDERCANCEL_REDIS_URL")
+
+
+def accounts_for(sim_url: str) -> dict:
+    def key_account(**extra):
+        return {"venue": "zebpay", "base_url": sim_url, "api_key": "zk_" + secrets.token_hex(6),
+                "api_secret": secrets.token_hex(16), "timeout_s": 0.5, **extra}
+
+    return {
+        "zebpay-main": key_account(),
+        "zebpay-jwt": {"venue": "zebpay", "base_url": sim_url, "jwt": "jwt." + secrets.token_hex(12)},
+        "zebpay-sub": key_account(subaccount_id="7"),
+        "zebpay-badsecret": key_account(),
+        "zebpay-noscope": key_account(),
+        "zebpay-slow": key_account(timeout_s=5.0),
+    }
+
+
+def start_stack(**kw) -> Stack:
+    stack = Stack(redis_url=REDIS_URL, prefix=f"octest-{secrets.token_hex(4)}", accounts=accounts_for,
+                  **kw).start()
+    admin = SimAdmin(stack.sim_url)
+    # Credentials the venue holds that differ from ours, and a key without the trading scope.
+    bad = stack.settings.accounts["zebpay-badsecret"].options
+    admin.register("zebpay", name="zebpay-badsecret", api_key=bad.api_key.reveal(), api_secret="other")
+    noscope = stack.settings.accounts["zebpay-noscope"].options
+    admin.register("zebpay", name="zebpay-noscope", api_key=noscope.api_key.reveal(),
+                   api_secret=noscope.api_secret.reveal(), scopes=["fetch:details"])
+    return stack
+
+
+def drop_prefix(stack: Stack) -> None:
+    """Leave a shared Redis as we found it."""
+    if REDIS_URL is None:
+        return
+    client = connect(REDIS_URL)
+    for key in client.scan_iter(match=f"{stack.prefix}:*", count=1000):
+        client.delete(key)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    s = start_stack()
+    yield s
+    s.stop_worker()
+    drop_prefix(s)
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def client(stack):
+    c = Client(stack.settings)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="session")
+def admin(stack):
+    return SimAdmin(stack.sim_url)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sim(request):
+    """Every test starts with no faults, full rate budgets, an empty request log."""
+    if "stack" in request.fixturenames or "admin" in request.fixturenames:
+        request.getfixturevalue("admin").reset()
+
+
+def seed(admin: SimAdmin, account: str = "zebpay-main", n: int = 1, symbol: str = "BTCUSDT", **spec):
+    return admin.seed("zebpay", account, [{"symbol": symbol, **spec} for _ in range(n)])
+
+
+def order_status(admin: SimAdmin, account: str, order_id: str) -> str:
+    return next(o["status"] for o in admin.orders("zebpay", account) if o["clientOrderId"] == order_id)
+
+
+def events_of(client: Client, request_id: str) -> list[dict]:
+    return [e for e in client.events() if e["request_id"] == request_id]
+
+
+def venue_calls(admin: SimAdmin, route: str, account: str | None = None) -> list[dict]:
+    return [e for e in admin.log() if e["route"] == route and (account is None or e["account"] == account)]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

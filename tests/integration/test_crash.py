@@ -1,0 +1,40 @@
+"""At-least-once delivery: a worker SIGKILLed mid-cancel loses nothing and duplicates nothing."""
+
+import signal
+
+import pytest
+
+from ordercancel.client import Client
+from ordercancel.sim.admin import SimAdmin
+
+from .conftest import drop_prefix, events_of, order_status, seed, start_stack
+
+
+@pytest.fixture
+def short_visibility_stack():
+    stack = start_stack(extra_config={"worker": {"visibility_timeout_s": 5}})
+    yield stack
+    stack.stop_worker(signal.SIGKILL)
+    drop_prefix(stack)
+    stack.stop()
+
+
+def test_sigkilled_worker_work_is_redelivered_and_finishes_once(short_visibility_stack):
+    stack = short_visibility_stack
+    admin, client = SimAdmin(stack.sim_url), Client(stack.settings)
+    # Given a cancel in flight: accepted, its venue call taking 2 s
+    admin.faults(latency_ms=2000, accounts=["zebpay-slow"])
+    [oid] = seed(admin, "zebpay-slow")
+    ticket = client.cancel("zebpay-slow", oid)
+    for event in client.events(follow=True):
+        if event["request_id"] == ticket.request_id and event["event"] == "accepted":
+            break
+    # When the whole worker process group is SIGKILLed, and a new worker starts
+    stack.stop_worker(signal.SIGKILL)
+    stack.start_worker()
+    # Then the request still ends, exactly once, and the order is cancelled at the venue
+    final = ticket.wait(40)
+    assert final["status"] == "canceled"
+    assert order_status(admin, "zebpay-slow", oid) == "canceled"
+    assert [e["event"] for e in events_of(client, ticket.request_id)].count("final") == 1
+    client.close()

@@ -1,0 +1,18 @@
+"""`ordercancel demo` as a user runs it: its own embedded Redis (or ORDERCANCEL_REDIS_URL),
+simulator and worker; exit 0 when every order ended cancelled and the venue agrees."""
+
+import json
+import os
+import subprocess
+import sys
+
+
+def test_demo_cancels_every_order_and_says_so():
+    env = {k: v for k, v in os.environ.items() if k != "ORDERCANCEL_CONFIG"}
+    out = subprocess.run([sys.executable, "-m", "ordercancel", "demo", "--orders", "12", "--json"],
+                         env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads(out.stdout)
+    assert summary["ok"] is True
+    assert summary["statuses"] == {"canceled": 12} and summary["open_at_venue_after"] == 0
+    assert summary["latency_ms"]["p50"] <= summary["latency_ms"]["p99"]
