@@ -31,7 +31,9 @@ def broker_url(redis_url: str) -> str:
 
 
 def make_celery(settings: Settings) -> Celery:
-    app = Celery("ordercancel", broker=broker_url(settings.broker_redis_url), include=["ordercancel.tasks"])
+    app = Celery(
+        "ordercancel", broker=broker_url(settings.broker_redis_url), include=["ordercancel.tasks"]
+    )
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],

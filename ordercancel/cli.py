@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
@@ -18,6 +19,9 @@ from ordercancel.config import Settings
 from ordercancel.errors import ConfigError, WaitTimeout
 from ordercancel.events import Event
 from ordercancel.outcomes import SUCCESS
+
+if TYPE_CHECKING:
+    from ordercancel.client import Client
 
 EXIT_OK, EXIT_STATUS, EXIT_USAGE, EXIT_NO_FINAL = 0, 1, 2, 3
 
@@ -35,8 +39,18 @@ def _print_event(event: Event, as_json: bool) -> None:
     if as_json:
         print(json.dumps(event, sort_keys=True))
         return
-    shown = ("request_id", "kind", "account", "symbol", "order_id", "status", "error_code",
-             "attempts", "latency_ms", "error")
+    shown = (
+        "request_id",
+        "kind",
+        "account",
+        "symbol",
+        "order_id",
+        "status",
+        "error_code",
+        "attempts",
+        "latency_ms",
+        "error",
+    )
     body = " ".join(f"{k}={event[k]}" for k in shown if event.get(k))
     print(f"{event['event']} {body}")
 
@@ -45,7 +59,7 @@ def _exit_for(event: Event) -> int:
     return EXIT_OK if event.get("status") in SUCCESS else EXIT_STATUS
 
 
-def _client(settings: Settings):  # type: ignore[no-untyped-def]
+def _client(settings: Settings) -> Client:
     from ordercancel.client import Client
 
     return Client(settings)
@@ -53,8 +67,14 @@ def _client(settings: Settings):  # type: ignore[no-untyped-def]
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
     client = _client(settings)
-    ticket = client.cancel(args.account, args.order_id, symbol=args.symbol, idempotency_key=args.key,
-                           deadline_ms=args.deadline_ms, reason=args.reason)
+    ticket = client.cancel(
+        args.account,
+        args.order_id,
+        symbol=args.symbol,
+        idempotency_key=args.key,
+        deadline_ms=args.deadline_ms,
+        reason=args.reason,
+    )
     if args.wait is None:
         print(json.dumps({"request_id": ticket.request_id}) if args.json else ticket.request_id)
         return EXIT_OK
@@ -89,7 +109,14 @@ def cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
     print(f"config: {settings.source or '(none: defaults)'}")
-    print(f"redis: {safe_url(settings.redis_url) if settings.redis_url else '(not set: embedded for demo/up)'}")
+    print(
+        "redis: "
+        + (
+            safe_url(settings.redis_url)
+            if settings.redis_url
+            else "(not set: embedded for demo/up)"
+        )
+    )
     print(f"prefix: {settings.prefix}")
     for name, account in settings.accounts.items():
         print(f"[accounts.{name}]")
@@ -124,7 +151,9 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ordercancel", description="Cancel orders on crypto venues, verified.")
+    p = argparse.ArgumentParser(
+        prog="ordercancel", description="Cancel orders on crypto venues, verified."
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="embedded Redis + simulator + worker: cancel seeded orders")
@@ -141,9 +170,14 @@ def parser() -> argparse.ArgumentParser:
     sim = sub.add_parser("sim", help="the venue simulator (both venues), with fault injection")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8089)
-    sim.add_argument("--register", action="store_true",
-                     help="register the configured accounts' credentials with the simulator")
-    sim.add_argument("--seed", type=int, default=0, metavar="N", help="seed N open orders per account")
+    sim.add_argument(
+        "--register",
+        action="store_true",
+        help="register the configured accounts' credentials with the simulator",
+    )
+    sim.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="seed N open orders per account"
+    )
     sim.add_argument("--zebpay-limit", default="180/60s", help="ZebPay budget per client IP")
     for name in ("latency-ms", "error-rate", "timeout-rate", "reset-rate"):
         sim.add_argument(f"--{name}", type=float, default=0.0)
@@ -195,8 +229,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ordercancel: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except redis.ConnectionError as exc:
-        print(f"ordercancel: cannot reach Redis at {safe_url(settings.broker_redis_url)}: {exc}",
-              file=sys.stderr)
+        print(
+            f"ordercancel: cannot reach Redis at {safe_url(settings.broker_redis_url)}: {exc}",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
 
 

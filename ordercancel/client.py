@@ -24,7 +24,7 @@ class Ticket:
         self.request_id = request_id
 
     def wait(self, timeout: float = 30.0) -> Event:
-        """Block until the final event exists (one Redis call); raise `WaitTimeout` after `timeout`."""
+        """Block until the final event exists; raise `WaitTimeout` after `timeout` seconds."""
         event = self.client.store.wait_final(self.request_id, timeout)
         if event is None:
             raise WaitTimeout(f"no final event for request {self.request_id} within {timeout:g}s")
@@ -44,8 +44,10 @@ class Client:
         self.settings = settings
         self.keys = Keys(settings.prefix)
         self.store = Store(
-            connect(settings.broker_redis_url), self.keys,
-            maxlen=settings.results_maxlen, retention_s=settings.idempotency_retention_s,
+            connect(settings.broker_redis_url),
+            self.keys,
+            maxlen=settings.results_maxlen,
+            retention_s=settings.idempotency_retention_s,
         )
         self._celery = make_celery(settings)
 
@@ -65,46 +67,56 @@ class Client:
         return Ticket(self, message["request_id"])
 
     def cancel(
-        self, account: str, order_id: str, *, symbol: str | None = None,
-        idempotency_key: str | None = None, deadline_ms: int | None = None,
-        reason: str | None = None, request_id: str | None = None,
+        self,
+        account: str,
+        order_id: str,
+        *,
+        symbol: str | None = None,
+        idempotency_key: str | None = None,
+        deadline_ms: int | None = None,
+        reason: str | None = None,
+        request_id: str | None = None,
     ) -> Ticket:
         """Cancel one order."""
-        return self.submit({
-            "kind": Kind.CANCEL.value, "account": account, "order_id": order_id, "symbol": symbol,
-            "idempotency_key": idempotency_key, "deadline_ms": deadline_ms, "reason": reason,
-            "request_id": request_id,
-        })
+        return self.submit(
+            {
+                "kind": Kind.CANCEL.value,
+                "account": account,
+                "order_id": order_id,
+                "symbol": symbol,
+                "idempotency_key": idempotency_key,
+                "deadline_ms": deadline_ms,
+                "reason": reason,
+                "request_id": request_id,
+            }
+        )
 
     def status(self, request_id: str) -> Event | None:
         """The request's final event, else its latest event, else None."""
         return self.store.status(request_id)
 
-    def events(self, follow: bool = False, *, start: str = "-", block_ms: int = 1000) -> Iterator[Event]:
+    def events(
+        self, follow: bool = False, *, start: str = "-", block_ms: int = 1000
+    ) -> Iterator[Event]:
         """Result-stream events from `start` (oldest by default); with `follow`, wait for more."""
-        redis, stream = self.store.redis, self.keys.results
-        last = start
+        redis: Any = self.store.redis
+        last = "0-0" if start == "-" else start  # XREAD returns entries after `last`
         while True:
-            low = last if last == "-" else f"({last}"
-            batch = redis.xrange(stream, min=low, count=500)
-            for entry_id, fields in batch:
+            reply = redis.xread(
+                {self.keys.results: last}, count=500, block=block_ms if follow else None
+            )
+            entries = reply[0][1] if reply else []
+            for entry_id, fields in entries:
                 last = entry_id
                 yield fields
-            if len(batch) == 500:
-                continue
-            if not follow:
+            if len(entries) < 500 and not follow:
                 return
-            if last == "-":
-                last = "0-0"
-            for _stream, entries in redis.xread({stream: last}, block=block_ms, count=500) or []:
-                for entry_id, fields in entries:
-                    last = entry_id
-                    yield fields
 
     def tail_start(self, count: int) -> str:
-        """The stream id from which the last `count` events follow."""
-        entries = self.store.redis.xrevrange(self.keys.results, count=count + 1)
-        return entries[-1][0] if len(entries) > count else "-"
+        """The stream id after which the last `count` events follow."""
+        redis: Any = self.store.redis
+        entries = redis.xrevrange(self.keys.results, count=count + 1)
+        return str(entries[-1][0]) if len(entries) > count else "-"
 
     def close(self) -> None:
         self.store.redis.close()

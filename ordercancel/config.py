@@ -52,7 +52,9 @@ def resolve_secret(raw: object, *, account: str, field: str, env: Mapping[str, s
         name = raw[4:]
         value = env.get(name)
         if not value:
-            raise ConfigError(f"environment variable {name} is not set", account=account, field=field)
+            raise ConfigError(
+                f"environment variable {name} is not set", account=account, field=field
+            )
         return Secret(value, f"env:{name}")
     if raw.startswith("file:"):
         path = raw[5:]
@@ -100,8 +102,12 @@ class AccountConfig:
 
     def masked(self) -> dict[str, str]:
         """A printable view: every secret shows its source only."""
-        out = {"venue": self.venue, "base_url": self.base_url, "rate_limit": str(self.rate_limit),
-               "timeout_s": f"{self.timeout_s:g}"}
+        out = {
+            "venue": self.venue,
+            "base_url": self.base_url,
+            "rate_limit": str(self.rate_limit),
+            "timeout_s": f"{self.timeout_s:g}",
+        }
         for key, value in vars(self.options).items():
             if value is not None:
                 out[key] = repr(value) if isinstance(value, Secret) else str(value)
@@ -155,29 +161,38 @@ class Settings:
         url = env.get("ORDERCANCEL_REDIS_URL") or redis.get("url")
         if url is not None:
             _check_redis_url(url)
-        prefix = env.get("ORDERCANCEL_PREFIX") or _table(data, "ordercancel").get("prefix", "ordercancel")
+        prefix = env.get("ORDERCANCEL_PREFIX") or _table(data, "ordercancel").get(
+            "prefix", "ordercancel"
+        )
         if not isinstance(prefix, str) or not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", prefix):
             raise ConfigError("must be 1..64 chars of [A-Za-z0-9._-]", field="ordercancel.prefix")
         results, idem, requests, worker = (
             _table(data, name) for name in ("results", "idempotency", "requests", "worker")
         )
         default_deadline = _int(requests, "default_deadline_ms", 30_000, 100, 3_600_000, "requests")
-        max_deadline = _int(requests, "max_deadline_ms", 300_000, default_deadline, 3_600_000, "requests")
+        max_deadline = _int(
+            requests, "max_deadline_ms", 300_000, default_deadline, 3_600_000, "requests"
+        )
         accounts_table = _table(data, "accounts")
-        accounts = {
-            name: _account(name, table, env) for name, table in accounts_table.items()
-        }
+        accounts = {name: _account(name, table, env) for name, table in accounts_table.items()}
         return cls(
             redis_url=url,
             prefix=prefix,
             results_maxlen=_int(results, "maxlen", 1_000_000, 1_000, 10**9, "results"),
-            idempotency_retention_s=_int(idem, "retention_s", 86_400, 60, 30 * 86_400, "idempotency"),
+            idempotency_retention_s=_int(
+                idem, "retention_s", 86_400, 60, 30 * 86_400, "idempotency"
+            ),
             default_deadline_ms=default_deadline,
             max_deadline_ms=max_deadline,
             worker_concurrency=_int(worker, "concurrency", 8, 1, 256, "worker"),
             urgent_concurrency=_int(worker, "urgent_concurrency", 4, 1, 256, "worker"),
             visibility_timeout_s=_int(
-                worker, "visibility_timeout_s", max(60, default_deadline // 1000 * 2), 5, 86_400, "worker"
+                worker,
+                "visibility_timeout_s",
+                max(60, default_deadline // 1000 * 2),
+                5,
+                86_400,
+                "worker",
             ),
             accounts=accounts,
             source=source,
@@ -216,10 +231,11 @@ def _check_redis_url(url: object) -> None:
 
 
 def check_base_url(url: object, *, account: str) -> str:
-    parts = urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
         raise ConfigError("must be an http:// or https:// URL", account=account, field="base_url")
-    return url.rstrip("/")  # type: ignore[union-attr]
+    if not urlsplit(url).hostname:
+        raise ConfigError("has no host", account=account, field="base_url")
+    return url.rstrip("/")
 
 
 def _account(name: str, table: Any, env: Mapping[str, str]) -> AccountConfig:
@@ -237,18 +253,29 @@ def _account(name: str, table: Any, env: Mapping[str, str]) -> AccountConfig:
     except KeyError:
         raise ConfigError(
             f"unknown venue {venue_name!r} (known: {', '.join(venues.names())})",
-            account=name, field="venue",
+            account=name,
+            field="venue",
         ) from None
     if "base_url" not in table:
         raise ConfigError("is required", account=name, field="base_url")
     base_url = check_base_url(table["base_url"], account=name)
     rate = RateLimit.parse(table.get("rate_limit", venue.default_rate_limit), account=name)
     timeout = table.get("timeout_s", 5.0)
-    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0.05 <= timeout <= 120:
-        raise ConfigError("must be a number of seconds in 0.05..120", account=name, field="timeout_s")
+    if (
+        not isinstance(timeout, int | float)
+        or isinstance(timeout, bool)
+        or not 0.05 <= timeout <= 120
+    ):
+        raise ConfigError(
+            "must be a number of seconds in 0.05..120", account=name, field="timeout_s"
+        )
     venue_table = {k: v for k, v in table.items() if k not in _COMMON_ACCOUNT_FIELDS}
     options = venue.parse_options(name, venue_table, env)
     return AccountConfig(
-        name=name, venue=venue_name, base_url=base_url, rate_limit=rate,
-        timeout_s=float(timeout), options=options,
+        name=name,
+        venue=venue_name,
+        base_url=base_url,
+        rate_limit=rate,
+        timeout_s=float(timeout),
+        options=options,
     )

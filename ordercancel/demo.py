@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import sys
@@ -27,14 +28,18 @@ def _say(quiet: bool, text: str) -> None:
 def run(*, orders: int, as_json: bool, redis_url: str | None) -> int:
     """Seed open orders on the simulated venue, cancel every one through a worker, verify."""
     if not 1 <= orders <= 170:
-        print("ordercancel: --orders must be 1..170 (one by one under ZebPay's 180/60s budget)",
-              file=sys.stderr)
+        print(
+            "ordercancel: --orders must be 1..170 (one by one under ZebPay's 180/60s budget)",
+            file=sys.stderr,
+        )
         return 2
     quiet = as_json
     prefix = "ordercancel" if redis_url is None else f"ordercancel-demo-{secrets.token_hex(4)}"
     started = time.monotonic()
     with Stack(redis_url=redis_url, prefix=prefix) as stack:
-        _say(quiet, f"redis     {'embedded at ' + stack.redis_url if redis_url is None else 'given'}")
+        _say(
+            quiet, f"redis     {'embedded at ' + stack.redis_url if redis_url is None else 'given'}"
+        )
         _say(quiet, f"simulator {stack.sim_url}")
         _say(quiet, "worker    ready (urgent + routine nodes)")
         admin, client = SimAdmin(stack.sim_url), Client(stack.settings)
@@ -42,8 +47,10 @@ def run(*, orders: int, as_json: bool, redis_url: str | None) -> int:
         ids = admin.seed("zebpay", account, [{"symbol": SYMBOLS[i % 2]} for i in range(orders)])
         _say(quiet, f"seeded    {len(ids)} open orders on zebpay ({', '.join(SYMBOLS)})")
         t0 = time.monotonic()
-        tickets = [client.cancel(account, oid, symbol=SYMBOLS[i % 2], reason="demo")
-                   for i, oid in enumerate(ids)]
+        tickets = [
+            client.cancel(account, oid, symbol=SYMBOLS[i % 2], reason="demo")
+            for i, oid in enumerate(ids)
+        ]
         finals = []
         step = max(1, len(tickets) // 5)
         for i, ticket in enumerate(tickets, 1):
@@ -51,15 +58,23 @@ def run(*, orders: int, as_json: bool, redis_url: str | None) -> int:
             if i % step == 0 or i == len(tickets):
                 _say(quiet, f"progress  {i}/{len(tickets)} final")
         elapsed = time.monotonic() - t0
-        still_open = [o["clientOrderId"] for o in admin.orders("zebpay", account) if o["status"] != "canceled"]
+        still_open = [
+            o["clientOrderId"] for o in admin.orders("zebpay", account) if o["status"] != "canceled"
+        ]
         client.close()
+        if redis_url is not None:
+            stack.stop_worker()
+            stack.drop_keys()
     counts = Counter(e["status"] for e in finals)
     latencies = [int(e["latency_ms"]) for e in finals]
     summary: dict[str, Any] = {
         "orders": orders,
         "statuses": dict(counts),
-        "latency_ms": {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
-                       "max": max(latencies)},
+        "latency_ms": {
+            "p50": percentile(latencies, 50),
+            "p99": percentile(latencies, 99),
+            "max": max(latencies),
+        },
         "cancel_seconds": round(elapsed, 3),
         "open_at_venue_after": len(still_open),
         "total_seconds": round(time.monotonic() - started, 3),
@@ -91,8 +106,9 @@ def up(settings: Settings, *, with_sim: bool) -> int:
         if settings.source:
             with open(settings.source, "rb") as fh:
                 accounts = tomllib.load(fh).get("accounts", {})
-    with Stack(redis_url=settings.redis_url, prefix=settings.prefix, sim=with_sim,
-               accounts=accounts) as stack:
+    with Stack(
+        redis_url=settings.redis_url, prefix=settings.prefix, sim=with_sim, accounts=accounts
+    ) as stack:
         print(f"redis     {stack.redis_url}", flush=True)
         if with_sim:
             print(f"simulator {stack.sim_url}", flush=True)
@@ -100,8 +116,6 @@ def up(settings: Settings, *, with_sim: bool) -> int:
             print(f"account   {name}", flush=True)
         print(f"config    ORDERCANCEL_CONFIG={stack.config_path}", flush=True)
         print("worker    ready; Ctrl-C stops everything", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stack.wait_forever()
-        except KeyboardInterrupt:
-            pass
     return 0

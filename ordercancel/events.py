@@ -13,9 +13,26 @@ from ordercancel.request import Request, now_ms
 Event = dict[str, str]
 
 FIELDS = (
-    "event", "request_id", "kind", "account", "venue", "symbol", "order_id", "idempotency_key",
-    "parent_id", "status", "error_code", "error", "attempts", "http_status", "venue_status",
-    "ts", "received_ms", "latency_ms", "detail", "reason",
+    "event",
+    "request_id",
+    "kind",
+    "account",
+    "venue",
+    "symbol",
+    "order_id",
+    "idempotency_key",
+    "parent_id",
+    "status",
+    "error_code",
+    "error",
+    "attempts",
+    "http_status",
+    "venue_status",
+    "ts",
+    "received_ms",
+    "latency_ms",
+    "detail",
+    "reason",
 )
 #: The longest text copied from input or a venue answer into an event.
 MAX_TEXT = 300
@@ -40,10 +57,16 @@ def _text(value: Any) -> str:
 
 def request_fields(req: Request) -> Event:
     return {
-        "request_id": req.request_id, "kind": req.kind.value, "account": req.account,
-        "venue": req.venue, "symbol": req.symbol or "", "order_id": req.order_id or "",
-        "idempotency_key": req.idempotency_key or "", "parent_id": req.parent_id,
-        "received_ms": str(req.received_ms), "reason": req.reason,
+        "request_id": req.request_id,
+        "kind": req.kind.value,
+        "account": req.account,
+        "venue": req.venue,
+        "symbol": req.symbol or "",
+        "order_id": req.order_id or "",
+        "idempotency_key": req.idempotency_key or "",
+        "parent_id": req.parent_id,
+        "received_ms": str(req.received_ms),
+        "reason": req.reason,
     }
 
 
@@ -55,7 +78,9 @@ def make_event(base: Mapping[str, str], kind: EventType, **values: Any) -> Event
     event["event"] = kind.value
     event["ts"] = str(ts)
     for key, value in values.items():
-        event[key] = json.dumps(value, separators=(",", ":")) if key == "detail" and value else _text(value)
+        event[key] = (
+            json.dumps(value, separators=(",", ":")) if key == "detail" and value else _text(value)
+        )
     if kind is EventType.FINAL and event["received_ms"]:
         event["latency_ms"] = str(ts - int(event["received_ms"]))
     return event
@@ -63,21 +88,31 @@ def make_event(base: Mapping[str, str], kind: EventType, **values: Any) -> Event
 
 def final_event(base: Mapping[str, str], outcome: Outcome) -> Event:
     return make_event(
-        base, EventType.FINAL,
-        status=outcome.status.value, error_code=outcome.error_code, error=outcome.error,
-        attempts=outcome.attempts, http_status=outcome.http_status,
-        venue_status=outcome.venue_status, detail=dict(outcome.detail),
+        base,
+        EventType.FINAL,
+        status=outcome.status.value,
+        error_code=outcome.error_code,
+        error=outcome.error,
+        attempts=outcome.attempts,
+        http_status=outcome.http_status,
+        venue_status=outcome.venue_status,
+        detail=dict(outcome.detail),
     )
 
 
 def unparsed_fields(raw: Mapping[str, Any], request_id: str, received_ms: int) -> Event:
     """Identifying fields of a request that could not be parsed: only short plain strings."""
+
     def pick(name: str) -> str:
         value = raw.get(name)
         return value[:128] if isinstance(value, str) else ""
 
     return {
-        "request_id": request_id, "kind": pick("kind"), "account": pick("account"),
-        "symbol": pick("symbol"), "order_id": pick("order_id"),
-        "idempotency_key": pick("idempotency_key"), "received_ms": str(received_ms),
+        "request_id": request_id,
+        "kind": pick("kind"),
+        "account": pick("account"),
+        "symbol": pick("symbol"),
+        "order_id": pick("order_id"),
+        "idempotency_key": pick("idempotency_key"),
+        "received_ms": str(received_ms),
     }

@@ -18,7 +18,14 @@ from typing import Any, TypeVar
 
 from ordercancel import request as requests_
 from ordercancel.errors import PermanentError, RequestError, RetryableError, VenueError
-from ordercancel.events import Event, Outcome, final_event, make_event, request_fields, unparsed_fields
+from ordercancel.events import (
+    Event,
+    Outcome,
+    final_event,
+    make_event,
+    request_fields,
+    unparsed_fields,
+)
 from ordercancel.outcomes import ErrorCode, EventType, Kind, Status
 from ordercancel.request import Request
 from ordercancel.retry import Deadline, Tally, call_with_retry
@@ -34,7 +41,9 @@ RERUN_GRACE_MS = 5_000
 def handle(message: Mapping[str, Any], rt: Runtime) -> None:
     """Execute one request message; publishes exactly one final event for it (ever)."""
     if not isinstance(message, Mapping):
-        _reject_unparsed({}, RequestError(ErrorCode.INVALID_MESSAGE, "request is not a JSON object"), rt)
+        _reject_unparsed(
+            {}, RequestError(ErrorCode.INVALID_MESSAGE, "request is not a JSON object"), rt
+        )
         return
     try:
         req = requests_.parse(message, rt.settings)
@@ -42,15 +51,25 @@ def handle(message: Mapping[str, Any], rt: Runtime) -> None:
         _reject_unparsed(message, exc, rt)
         return
     base = request_fields(req)
-    idem = rt.keys.idempotency(req.account or "-", req.idempotency_key) if req.idempotency_key else None
+    idem = (
+        rt.keys.idempotency(req.account or "-", req.idempotency_key)
+        if req.idempotency_key
+        else None
+    )
     begin = rt.store.begin(
-        req.request_id, make_event(base, EventType.ACCEPTED), idem=idem, fingerprint=req.fingerprint()
+        req.request_id,
+        make_event(base, EventType.ACCEPTED),
+        idem=idem,
+        fingerprint=req.fingerprint(),
     )
     if begin.state == "done":
         return  # a re-delivery of a finished request
     if begin.state == "conflict":
-        outcome = Outcome(Status.REJECTED, ErrorCode.IDEMPOTENCY_CONFLICT,
-                          f"idempotency_key was used by request {begin.arg} for a different request")
+        outcome = Outcome(
+            Status.REJECTED,
+            ErrorCode.IDEMPOTENCY_CONFLICT,
+            f"idempotency_key was used by request {begin.arg} for a different request",
+        )
     elif begin.state in ("replay", "wait"):
         outcome = _outcome_of_first(req, begin.state, begin.arg, rt)
     else:
@@ -58,8 +77,13 @@ def handle(message: Mapping[str, Any], rt: Runtime) -> None:
     if rt.store.finish(final_event(base, outcome), idem=idem):
         log.info(
             "final request_id=%s kind=%s venue=%s account=%s status=%s error_code=%s latency_ms=%s",
-            req.request_id, req.kind.value, req.venue, req.account, outcome.status.value,
-            outcome.error_code or "-", int(time.time() * 1000) - req.received_ms,
+            req.request_id,
+            req.kind.value,
+            req.venue,
+            req.account,
+            outcome.status.value,
+            outcome.error_code or "-",
+            int(time.time() * 1000) - req.received_ms,
         )
 
 
@@ -82,12 +106,18 @@ def _outcome_of_first(req: Request, state: str, arg: str, rt: Runtime) -> Outcom
     else:  # the first is still running: wait for it, within this request's deadline
         first = rt.store.wait_final(arg, Deadline(req.deadline_at_ms).remaining())
         if first is None:
-            return Outcome(Status.EXPIRED, ErrorCode.DEADLINE_EXCEEDED,
-                           f"request {arg} with the same idempotency_key did not finish in time")
+            return Outcome(
+                Status.EXPIRED,
+                ErrorCode.DEADLINE_EXCEEDED,
+                f"request {arg} with the same idempotency_key did not finish in time",
+            )
     assert first is not None
     detail = json.loads(first["detail"]) if first.get("detail") else {}
     return Outcome(
-        Status(first["status"]), first["error_code"], first["error"], attempts=0,
+        Status(first["status"]),
+        first["error_code"],
+        first["error"],
+        attempts=0,
         http_status=int(first["http_status"]) if first.get("http_status") else None,
         venue_status=first.get("venue_status") or None,
         detail={**detail, "idempotent_replay_of": first["request_id"]},
@@ -98,13 +128,19 @@ def _run(req: Request, *, rerun: bool, rt: Runtime) -> Outcome:
     deadline = Deadline(req.deadline_at_ms)
     if deadline.remaining() <= 0:
         if not rerun:
-            return Outcome(Status.EXPIRED, ErrorCode.DEADLINE_EXCEEDED,
-                           "deadline passed before the request was started")
+            return Outcome(
+                Status.EXPIRED,
+                ErrorCode.DEADLINE_EXCEEDED,
+                "deadline passed before the request was started",
+            )
         deadline = Deadline(int(time.time() * 1000) + RERUN_GRACE_MS)
     flow = FLOWS.get(req.kind)
     if flow is None:
-        return Outcome(Status.REJECTED, ErrorCode.INVALID_REQUEST,
-                       f"kind: {req.kind.value} is not supported by this version")
+        return Outcome(
+            Status.REJECTED,
+            ErrorCode.INVALID_REQUEST,
+            f"kind: {req.kind.value} is not supported by this version",
+        )
     try:
         job = Job(req, rt, rt.venue(req.account), deadline)
         return flow(job)
@@ -138,14 +174,24 @@ class Job:
 
     def call(self, op: Callable[[float], T], *, reserve: float = 0.0) -> T:
         return call_with_retry(
-            op, deadline=self.deadline, max_timeout=self.venue.account.timeout_s, tally=self.tally,
-            resync=self.venue.resync_clock, on_retry=self._retrying, reserve=reserve,
+            op,
+            deadline=self.deadline,
+            max_timeout=self.venue.account.timeout_s,
+            tally=self.tally,
+            resync=self.venue.resync_clock,
+            on_retry=self._retrying,
+            reserve=reserve,
         )
 
     def _retrying(self, exc: VenueError, wait: float) -> None:
-        self.emit(EventType.RETRYING, error_code=exc.code.value, error=str(exc),
-                  http_status=exc.http_status, venue_status=exc.venue_status,
-                  detail={"wait_ms": int(wait * 1000)})
+        self.emit(
+            EventType.RETRYING,
+            error_code=exc.code.value,
+            error=str(exc),
+            http_status=exc.http_status,
+            venue_status=exc.venue_status,
+            detail={"wait_ms": int(wait * 1000)},
+        )
 
     def emit(self, kind: EventType, **values: Any) -> None:
         self.rt.store.emit(make_event(self.base, kind, attempts=self.tally.calls, **values))
@@ -154,8 +200,13 @@ class Job:
         return Outcome(status, attempts=self.tally.calls, **kw)
 
     def failed(self, exc: VenueError, status: Status = Status.FAILED) -> Outcome:
-        return self.outcome(status, error_code=exc.code.value, error=str(exc),
-                            http_status=exc.http_status, venue_status=exc.venue_status)
+        return self.outcome(
+            status,
+            error_code=exc.code.value,
+            error=str(exc),
+            http_status=exc.http_status,
+            venue_status=exc.venue_status,
+        )
 
 
 def cancel_flow(job: Job) -> Outcome:
@@ -169,7 +220,9 @@ def cancel_flow(job: Job) -> Outcome:
     except VenueError as exc:  # permanent, or a clock that would not sync
         return job.failed(exc)
     if reply.acknowledged:
-        job.emit(EventType.ACKNOWLEDGED, http_status=reply.http_status, venue_status=reply.venue_status)
+        job.emit(
+            EventType.ACKNOWLEDGED, http_status=reply.http_status, venue_status=reply.venue_status
+        )
         return settle(job, ref, acknowledged=True)
     assert reply.status is not None
     return job.outcome(reply.status, http_status=reply.http_status, venue_status=reply.venue_status)
@@ -191,23 +244,36 @@ def settle(job: Job, ref: OrderRef, *, acknowledged: bool = False) -> Outcome:
             return job.failed(exc, Status.UNKNOWN)
         except VenueError as exc:
             err = cause or exc
-            return job.outcome(Status.UNKNOWN, error_code=err.code.value,
-                               error=f"outcome not settled: {err}; read-back failed: {exc}",
-                               http_status=err.http_status, venue_status=err.venue_status)
+            return job.outcome(
+                Status.UNKNOWN,
+                error_code=err.code.value,
+                error=f"outcome not settled: {err}; read-back failed: {exc}",
+                http_status=err.http_status,
+                venue_status=err.venue_status,
+            )
         status = state.phase.final_status
         if status is not None:
-            return job.outcome(status, http_status=state.http_status, venue_status=state.venue_status)
+            return job.outcome(
+                status, http_status=state.http_status, venue_status=state.venue_status
+            )
         if not acknowledged:
             assert cause is not None
-            return job.outcome(Status.FAILED, error_code=ErrorCode.STILL_OPEN.value,
-                               error=f"the order is still open after: {cause}",
-                               http_status=cause.http_status, venue_status=cause.venue_status)
+            return job.outcome(
+                Status.FAILED,
+                error_code=ErrorCode.STILL_OPEN.value,
+                error=f"the order is still open after: {cause}",
+                http_status=cause.http_status,
+                venue_status=cause.venue_status,
+            )
         wait = min(0.5, 0.02 * 2**polls) * (0.5 + 0.5 * random.random())
         polls += 1
         if wait + 0.05 > job.deadline.remaining():
-            return job.outcome(Status.UNKNOWN, error_code=ErrorCode.TIMEOUT.value,
-                               error="cancel acknowledged but the order was still open at the deadline",
-                               venue_status=state.venue_status)
+            return job.outcome(
+                Status.UNKNOWN,
+                error_code=ErrorCode.TIMEOUT.value,
+                error="cancel acknowledged but the order was still open at the deadline",
+                venue_status=state.venue_status,
+            )
         time.sleep(wait)
 
 

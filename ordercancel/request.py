@@ -50,13 +50,25 @@ class Request:
 
     def fingerprint(self) -> str:
         """What makes two requests "the same" for idempotency: the instruction, not metadata."""
-        what = [self.kind, self.account, self.symbol, self.order_id, list(self.order_ids),
-                sorted(self.accounts)]
+        what = [
+            self.kind,
+            self.account,
+            self.symbol,
+            self.order_id,
+            list(self.order_ids),
+            sorted(self.accounts),
+        ]
         return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:32]
 
 
-def _str(raw: Mapping[str, Any], name: str, *, max_len: int, pattern: re.Pattern[str] | None = None,
-         required: bool = False) -> str | None:
+def _str(
+    raw: Mapping[str, Any],
+    name: str,
+    *,
+    max_len: int,
+    pattern: re.Pattern[str] | None = None,
+    required: bool = False,
+) -> str | None:
     value = raw.get(name)
     if value is None or value == "":
         if required:
@@ -65,9 +77,15 @@ def _str(raw: Mapping[str, Any], name: str, *, max_len: int, pattern: re.Pattern
     if not isinstance(value, str):
         raise RequestError(ErrorCode.INVALID_REQUEST, f"{name}: must be a string", field=name)
     if len(value) > max_len:
-        raise RequestError(ErrorCode.INVALID_REQUEST, f"{name}: longer than {max_len} characters", field=name)
+        raise RequestError(
+            ErrorCode.INVALID_REQUEST, f"{name}: longer than {max_len} characters", field=name
+        )
     if pattern is not None and not pattern.match(value):
-        raise RequestError(ErrorCode.INVALID_REQUEST, f"{name}: has characters outside {pattern.pattern}", field=name)
+        raise RequestError(
+            ErrorCode.INVALID_REQUEST,
+            f"{name}: has characters outside {pattern.pattern}",
+            field=name,
+        )
     return value
 
 
@@ -76,20 +94,24 @@ def _str_list(raw: Mapping[str, Any], name: str, *, max_items: int) -> tuple[str
     if value is None:
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise RequestError(ErrorCode.INVALID_REQUEST, f"{name}: must be a list of strings", field=name)
+        raise RequestError(
+            ErrorCode.INVALID_REQUEST, f"{name}: must be a list of strings", field=name
+        )
     if len(value) > max_items:
-        raise RequestError(ErrorCode.INVALID_REQUEST, f"{name}: more than {max_items} items", field=name)
+        raise RequestError(
+            ErrorCode.INVALID_REQUEST, f"{name}: more than {max_items} items", field=name
+        )
     return tuple(value)
 
 
 def parse(raw: Mapping[str, Any], settings: Settings) -> Request:
-    """Validate a request message; raise `RequestError` naming the field. Unknown fields are ignored."""
+    """Validate a request message; `RequestError` names the field. Unknown fields are ignored."""
     request_id = _str(raw, "request_id", max_len=128, pattern=_REQUEST_ID) or new_request_id()
     received = raw.get("received_ms")
     received_ms = received if isinstance(received, int) and received > 0 else now_ms()
     kind_raw = raw.get("kind")
     try:
-        kind = Kind(kind_raw)
+        kind = Kind(kind_raw if isinstance(kind_raw, str) else "")
     except ValueError:
         raise RequestError(
             ErrorCode.INVALID_REQUEST,
@@ -97,7 +119,11 @@ def parse(raw: Mapping[str, Any], settings: Settings) -> Request:
             field="kind",
         ) from None
     deadline = raw.get("deadline_ms", settings.default_deadline_ms)
-    if not isinstance(deadline, int) or isinstance(deadline, bool) or not 1 <= deadline <= settings.max_deadline_ms:
+    if (
+        not isinstance(deadline, int)
+        or isinstance(deadline, bool)
+        or not 1 <= deadline <= settings.max_deadline_ms
+    ):
         raise RequestError(
             ErrorCode.INVALID_REQUEST,
             f"deadline_ms: must be an integer in 1..{settings.max_deadline_ms}",
@@ -108,8 +134,11 @@ def parse(raw: Mapping[str, Any], settings: Settings) -> Request:
     if account_name is not None:
         config = settings.account(account_name)
         if config is None:
-            raise RequestError(ErrorCode.UNKNOWN_ACCOUNT, f"account: {account_name!r} is not configured",
-                               field="account")
+            raise RequestError(
+                ErrorCode.UNKNOWN_ACCOUNT,
+                f"account: {account_name!r} is not configured",
+                field="account",
+            )
         account, venue = config.name, config.venue
     symbol = _str(raw, "symbol", max_len=32)
     order_id = _str(raw, "order_id", max_len=64, required=kind is Kind.CANCEL)

@@ -54,7 +54,7 @@ def call_with_retry(
     reserve: float = 0.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Run `op(timeout)` until it returns, fails permanently, or the deadline (less `reserve`) nears.
+    """Run `op(timeout)` until it returns, fails for good, or the deadline (less `reserve`) nears.
 
     429 waits at least Retry-After; 5xx, timeouts and connection errors back off with jitter;
     `ClockSkew` re-syncs the clock and tries again (twice at most).

@@ -15,8 +15,10 @@ class Runtime:
         self.settings = settings
         self.keys = Keys(settings.prefix)
         self.store = Store(
-            connect(settings.broker_redis_url), self.keys,
-            maxlen=settings.results_maxlen, retention_s=settings.idempotency_retention_s,
+            connect(settings.broker_redis_url),
+            self.keys,
+            maxlen=settings.results_maxlen,
+            retention_s=settings.idempotency_retention_s,
         )
         self._venues: dict[str, Venue] = {}
         self._lock = threading.Lock()

@@ -28,14 +28,17 @@ def sim_accounts(sim_url: str) -> dict[str, dict[str, Any]]:
     """Accounts for the simulator with fresh credentials: one per venue."""
     return {
         "zebpay-main": {
-            "venue": "zebpay", "base_url": sim_url,
-            "api_key": "zk_" + secrets.token_hex(8), "api_secret": secrets.token_hex(24),
+            "venue": "zebpay",
+            "base_url": sim_url,
+            "api_key": "zk_" + secrets.token_hex(8),
+            "api_secret": secrets.token_hex(24),
         },
     }
 
 
 def toml(data: Mapping[str, Any]) -> str:
     """Just enough TOML for our config: tables of scalars and lists of strings."""
+
     def value(v: Any) -> str:
         if isinstance(v, bool):
             return "true" if v else "false"
@@ -66,11 +69,18 @@ class Stack:
     """Start with `with Stack(...) as stack:`; `stack.env` is what a child process needs."""
 
     def __init__(
-        self, *, redis_url: str | None = None, prefix: str = "ordercancel",
-        accounts: Mapping[str, Mapping[str, Any]] | Callable[[str], Mapping[str, Any]] | None = None,
+        self,
+        *,
+        redis_url: str | None = None,
+        prefix: str = "ordercancel",
+        accounts: Mapping[str, Mapping[str, Any]]
+        | Callable[[str], Mapping[str, Any]]
+        | None = None,
         sim: bool = True,
-        worker: bool = True, extra_config: Mapping[str, Any] | None = None,
-        sim_options: Mapping[str, Any] | None = None, quiet: bool = True,
+        worker: bool = True,
+        extra_config: Mapping[str, Any] | None = None,
+        sim_options: Mapping[str, Any] | None = None,
+        quiet: bool = True,
     ):
         self.workdir = Path(tempfile.mkdtemp(prefix="oc-stack-"))
         self._redis_url = redis_url
@@ -103,8 +113,12 @@ class Stack:
         return self
 
     def write_config(self, accounts: Mapping[str, Mapping[str, Any]]) -> None:
-        config = {"redis": {"url": self.redis_url}, "ordercancel": {"prefix": self.prefix},
-                  **self._extra, "accounts": accounts}
+        config = {
+            "redis": {"url": self.redis_url},
+            "ordercancel": {"prefix": self.prefix},
+            **self._extra,
+            "accounts": accounts,
+        }
         self.config_path.write_text(toml(config))
         self.settings = Settings.from_env(self.env)
 
@@ -132,7 +146,10 @@ class Stack:
         with open(self.workdir / "worker.log", "ab") as log:  # the child keeps its own copy
             self.worker = subprocess.Popen(
                 [sys.executable, "-m", "ordercancel", "worker", "--loglevel", "INFO"],
-                env=self.env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         try:
@@ -153,6 +170,15 @@ class Stack:
         except subprocess.TimeoutExpired:
             os.killpg(self.worker.pid, signal.SIGKILL)
             self.worker.wait()
+
+    def drop_keys(self) -> None:
+        """Delete every key under our prefix: leaves a shared Redis as we found it."""
+        client = connect(self.redis_url)
+        try:
+            for key in client.scan_iter(match=f"{self.prefix}:*", count=1000):
+                client.delete(key)
+        finally:
+            client.close()
 
     def stop(self) -> None:
         self.stop_worker()

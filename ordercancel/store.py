@@ -27,8 +27,11 @@ BLOCK_SLICE_S = 5.0
 def connect(url: str) -> redis.Redis:
     """A client for `redis://`, `rediss://` (TLS, verified) or `unix://` URLs."""
     kwargs: dict[str, Any] = {
-        "decode_responses": True, "health_check_interval": 15,
-        "socket_timeout": SOCKET_TIMEOUT_S, "socket_connect_timeout": 5.0,
+        "decode_responses": True,
+        "health_check_interval": 15,
+        "socket_timeout": SOCKET_TIMEOUT_S,
+        "protocol": 2,  # reply shapes as documented for RESP2
+        "socket_connect_timeout": 5.0,
     }
     if urlsplit(url).scheme != "unix":
         kwargs["socket_keepalive"] = True
@@ -63,17 +66,29 @@ class Store:
         ks = [self.keys.final(request_id), self.keys.last(request_id), self.keys.results]
         return [*ks, idem] if idem else ks
 
-    def begin(self, request_id: str, accepted: Event, *, idem: str | None, fingerprint: str) -> Begin:
+    def begin(
+        self, request_id: str, accepted: Event, *, idem: str | None, fingerprint: str
+    ) -> Begin:
         state, arg = self._begin(
             keys=self._keys(request_id, idem),
-            args=[self.maxlen, self.ttl, request_id, fingerprint, json.dumps(accepted), *_flat(accepted)],
+            args=[
+                self.maxlen,
+                self.ttl,
+                request_id,
+                fingerprint,
+                json.dumps(accepted),
+                *_flat(accepted),
+            ],
         )
         return Begin(state, arg)
 
     def emit(self, event: Event) -> bool:
         rid = event["request_id"]
         return bool(
-            self._emit(keys=self._keys(rid, None), args=[self.maxlen, self.ttl, json.dumps(event), *_flat(event)])
+            self._emit(
+                keys=self._keys(rid, None),
+                args=[self.maxlen, self.ttl, json.dumps(event), *_flat(event)],
+            )
         )
 
     def finish(self, event: Event, *, idem: str | None = None) -> bool:
@@ -92,7 +107,8 @@ class Store:
         end = time.monotonic() + timeout
         while True:
             left = end - time.monotonic()
-            raw = self.redis.blmove(key, key, min(max(left, 0.01), BLOCK_SLICE_S), "RIGHT", "LEFT")
+            wait = round(min(max(left, 0.01), BLOCK_SLICE_S), 3)  # seconds; Redis takes decimals
+            raw = self.redis.execute_command("BLMOVE", key, key, "RIGHT", "LEFT", wait)
             if raw:
                 return dict(json.loads(raw))
             if left <= BLOCK_SLICE_S:

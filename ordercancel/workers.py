@@ -29,8 +29,26 @@ def run(args: Sequence[str], settings: Settings) -> int:
         os.execv(sys.executable, [*CELERY, *args])
     pid = os.getpid()
     nodes = [
-        [*CELERY, "-Q", URGENT, "-n", f"urgent.{pid}@%h", "-c", str(settings.urgent_concurrency), *args],
-        [*CELERY, "-Q", ROUTINE, "-n", f"routine.{pid}@%h", "-c", str(settings.worker_concurrency), *args],
+        [
+            *CELERY,
+            "-Q",
+            URGENT,
+            "-n",
+            f"urgent.{pid}@%h",
+            "-c",
+            str(settings.urgent_concurrency),
+            *args,
+        ],
+        [
+            *CELERY,
+            "-Q",
+            ROUTINE,
+            "-n",
+            f"routine.{pid}@%h",
+            "-c",
+            str(settings.worker_concurrency),
+            *args,
+        ],
     ]
     children = [subprocess.Popen(cmd) for cmd in nodes]
 

@@ -9,11 +9,16 @@ from ordercancel.sim.core import Clock, SimServer
 from ordercancel.sim.zebpay import ZebPaySim
 
 
-def make_server(host: str = "127.0.0.1", port: int = 0, *, zebpay_limit: int = 180,
-                zebpay_window_s: float = 60.0) -> SimServer:
+def make_server(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    zebpay_limit: int = 180,
+    zebpay_window_s: float = 60.0,
+) -> SimServer:
     clock = Clock()
     venues = [ZebPaySim(clock, limit=zebpay_limit, window_s=zebpay_window_s)]
-    return SimServer((host, port), venues, clock)  # type: ignore[list-item]
+    return SimServer((host, port), venues, clock)
 
 
 __all__ = ["SimServer", "make_server"]

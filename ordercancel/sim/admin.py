@@ -36,7 +36,9 @@ class SimAdmin:
         self.register(config.venue, name=config.name, **secrets, **extra)
 
     def seed(self, venue: str, account: str, orders: list[dict[str, Any]]) -> list[str]:
-        return list(self._post(f"/_sim/{venue}/orders", {"account": account, "orders": orders})["orders"])
+        return list(
+            self._post(f"/_sim/{venue}/orders", {"account": account, "orders": orders})["orders"]
+        )
 
     def orders(self, venue: str, account: str) -> list[dict[str, Any]]:
         return list(self._get(f"/_sim/{venue}/orders", account=account))
@@ -54,6 +56,7 @@ class SimAdmin:
         return list(self._get("/_sim/log", since=since_ms))
 
     def reset(self, everything: bool = False) -> None:
-        resp = self.http.post(self.base_url + "/_sim/reset", params={"all": "1"} if everything else {},
-                              timeout=10)
+        resp = self.http.post(
+            self.base_url + "/_sim/reset", params={"all": "1"} if everything else {}, timeout=10
+        )
         resp.raise_for_status()

@@ -12,7 +12,7 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -73,7 +73,7 @@ class SimServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
 
-    def __init__(self, address: tuple[str, int], venues: list[VenueSim], clock: Clock):
+    def __init__(self, address: tuple[str, int], venues: Sequence[VenueSim], clock: Clock):
         super().__init__(address, _Handler)
         self.venues = {v.name: v for v in venues}
         self.clock = clock
@@ -83,7 +83,7 @@ class SimServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def serve_in_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name="ordercancel-sim", daemon=True)
@@ -136,7 +136,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
-        req = SimRequest(self.command, parts.path, parts.query, body, self.headers, self.client_address[0])
+        req = SimRequest(
+            self.command, parts.path, parts.query, body, self.headers, self.client_address[0]
+        )
         if parts.path.startswith("/_sim/"):
             self._send(self.server.admin(req))
             return
@@ -151,9 +153,15 @@ class _Handler(BaseHTTPRequestHandler):
         server = self.server
         faults = server.faults
         account = venue.account_of(req)
-        entry: dict[str, Any] = {"t_ms": time.time() * 1000, "venue": venue.name, "route": route,
-                                 "account": account, "ip": req.client_ip, "fault": None,
-                                 "status": None}
+        entry: dict[str, Any] = {
+            "t_ms": time.time() * 1000,
+            "venue": venue.name,
+            "route": route,
+            "account": account,
+            "ip": req.client_ip,
+            "fault": None,
+            "status": None,
+        }
         server.log.append(entry)
         limited = venue.rate_limit(req)
         if limited is not None:

@@ -62,14 +62,21 @@ class Faults:
         if not self.applies(route, account):
             return None
         with self._lock:
-            for name, kind in (("burst_429", RATE_LIMIT), ("error_next", ERROR),
-                               ("timeout_next", TIMEOUT), ("reset_next", RESET)):
+            for name, kind in (
+                ("burst_429", RATE_LIMIT),
+                ("error_next", ERROR),
+                ("timeout_next", TIMEOUT),
+                ("reset_next", RESET),
+            ):
                 if getattr(self, name) > 0:
                     setattr(self, name, getattr(self, name) - 1)
                     return kind
             roll = self._rand.random()
-            for rate, kind in ((self.error_rate, ERROR), (self.timeout_rate, TIMEOUT),
-                               (self.reset_rate, RESET)):
+            for rate, kind in (
+                (self.error_rate, ERROR),
+                (self.timeout_rate, TIMEOUT),
+                (self.reset_rate, RESET),
+            ):
                 if roll < rate:
                     return kind
                 roll -= rate

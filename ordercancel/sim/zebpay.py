@@ -27,8 +27,15 @@ TIMESTAMP_WINDOW_MS = 10_000
 
 
 def envelope(status: int, description: str, data: Any = None) -> SimResponse:
-    return SimResponse(status, {"statusDescription": description, "data": data if data is not None else {},
-                                "statusCode": status, "customMessage": ["OK" if status < 400 else description]})
+    return SimResponse(
+        status,
+        {
+            "statusDescription": description,
+            "data": data if data is not None else {},
+            "statusCode": status,
+            "customMessage": ["OK" if status < 400 else description],
+        },
+    )
 
 
 @dataclass
@@ -80,7 +87,9 @@ class ZebPaySim:
         return self._too_many(max(1, left))
 
     def _too_many(self, retry_after: int) -> SimResponse:
-        response = envelope(429, f"Too many requests. Limit {self.limit} requests per {self.window_s:g} seconds.")
+        response = envelope(
+            429, f"Too many requests. Limit {self.limit} requests per {self.window_s:g} seconds."
+        )
         response.headers = {"Retry-After": str(retry_after)}
         return response
 
@@ -109,15 +118,21 @@ class ZebPaySim:
 
     # -- auth (venue doc, "Authentication") ------------------------------------------------
 
-    def _authenticate(self, req: SimRequest, scopes: set[str]) -> tuple[Account, str | None] | SimResponse:
+    def _authenticate(
+        self, req: SimRequest, scopes: set[str]
+    ) -> tuple[Account, str | None] | SimResponse:
         bearer = req.headers.get("Authorization", "")
         if bearer.startswith("Bearer "):
-            account = next((a for a in self.accounts.values() if a.jwt and a.jwt == bearer[7:]), None)
+            account = next(
+                (a for a in self.accounts.values() if a.jwt and a.jwt == bearer[7:]), None
+            )
             if account is None:
                 return envelope(401, "Invalid or expired token")
         else:
             key = req.headers.get("x-auth-apikey")
-            account = next((a for a in self.accounts.values() if a.api_key and a.api_key == key), None)
+            account = next(
+                (a for a in self.accounts.values() if a.api_key and a.api_key == key), None
+            )
             if account is None:
                 return envelope(401, "Invalid API key")
             if req.method == "GET":
@@ -135,19 +150,25 @@ class ZebPaySim:
                 ts_ms = None
             if ts_ms is None or abs(self.clock.now_ms() - ts_ms) > TIMESTAMP_WINDOW_MS:
                 return envelope(400, "Invalid or expired timestamp")
-            expected = hmac.new((account.api_secret or "").encode(), signed, hashlib.sha256).hexdigest()
+            expected = hmac.new(
+                (account.api_secret or "").encode(), signed, hashlib.sha256
+            ).hexdigest()
             if not hmac.compare_digest(expected, req.headers.get("x-auth-signature", "")):
                 return envelope(400, "Invalid signature")
         if account.allowed_ips and req.client_ip not in account.allowed_ips:
             return envelope(403, "You are not allowed API access from this ip")
         if not scopes & set(account.scopes):
-            return envelope(403, f"You do not have the required scope ({' or '.join(sorted(scopes))})")
+            return envelope(
+                403, f"You do not have the required scope ({' or '.join(sorted(scopes))})"
+            )
         sub = req.headers.get("subaccountid")
         if sub is not None and sub not in account.subaccounts:
             return envelope(403, "Forbidden request")
         return account, sub
 
-    def _order(self, account: Account, sub: str | None, client_order_id: str) -> dict[str, Any] | SimResponse:
+    def _order(
+        self, account: Account, sub: str | None, client_order_id: str
+    ) -> dict[str, Any] | SimResponse:
         order = self.orders.get(account.name, {}).get(client_order_id)
         if order is None:
             return envelope(404, "Order not found")
@@ -173,10 +194,21 @@ class ZebPaySim:
                 return envelope(400, f"Order is already {order['status']}")
             order["status"] = "canceled"
             order["updatedAt"] = self.clock.now_ms()
-        return envelope(200, "Success", {
-            "clientOrderId": coid, "status": "canceled", "symbol": order["symbol"],
-            "info": {"clientOrderId": coid, "orderId": order["orderId"], "status": "CANCELED", "success": True},
-        })
+        return envelope(
+            200,
+            "Success",
+            {
+                "clientOrderId": coid,
+                "status": "canceled",
+                "symbol": order["symbol"],
+                "info": {
+                    "clientOrderId": coid,
+                    "orderId": order["orderId"],
+                    "status": "CANCELED",
+                    "success": True,
+                },
+            },
+        )
 
     def cancel_all(self, req: SimRequest) -> SimResponse:
         auth = self._authenticate(req, {TRADING})
@@ -188,8 +220,13 @@ class ZebPaySim:
             for order in self.orders.get(account.name, {}).values():
                 if order["status"] in OPEN_STATUSES and order["subaccount"] == sub:
                     order["status"] = "canceled"
-                    done.append({"clientOrderId": order["clientOrderId"], "status": "canceled",
-                                 "symbol": order["symbol"]})
+                    done.append(
+                        {
+                            "clientOrderId": order["clientOrderId"],
+                            "status": "canceled",
+                            "symbol": order["symbol"],
+                        }
+                    )
         return envelope(200, "Success", done)
 
     def get_order(self, req: SimRequest) -> SimResponse:
@@ -201,7 +238,11 @@ class ZebPaySim:
             return envelope(400, "id is required")
         with self._lock:
             order = self._order(*auth, coid)
-            return order if isinstance(order, SimResponse) else envelope(200, "Success", _public(order))
+            return (
+                order
+                if isinstance(order, SimResponse)
+                else envelope(200, "Success", _public(order))
+            )
 
     def open_orders(self, req: SimRequest) -> SimResponse:
         auth = self._authenticate(req, {TRADING, FETCH})
@@ -216,15 +257,27 @@ class ZebPaySim:
         since = int(params.get("since", 0))
         with self._lock:
             items = sorted(
-                (o for o in self.orders.get(account.name, {}).values()
-                 if o["symbol"] == symbol and o["status"] in OPEN_STATUSES
-                 and o["subaccount"] == sub and o["createdAt"] >= since),
+                (
+                    o
+                    for o in self.orders.get(account.name, {}).values()
+                    if o["symbol"] == symbol
+                    and o["status"] in OPEN_STATUSES
+                    and o["subaccount"] == sub
+                    and o["createdAt"] >= since
+                ),
                 key=lambda o: (o["createdAt"], o["orderId"]),
             )
         page = items[:limit]
         next_ts = page[-1]["createdAt"] + 1 if len(items) > limit else None
-        return envelope(200, "Success", {"items": [_public(o) for o in page], "totalCount": len(items),
-                                         "nextTimestamp": next_ts})
+        return envelope(
+            200,
+            "Success",
+            {
+                "items": [_public(o) for o in page],
+                "totalCount": len(items),
+                "nextTimestamp": next_ts,
+            },
+        )
 
     def server_time(self, req: SimRequest) -> SimResponse:
         return envelope(200, "Success", {"timestamp": self.clock.now_ms()})
@@ -240,7 +293,9 @@ class ZebPaySim:
         if action == "orders":
             params = req.params()
             with self._lock:
-                orders = [_public(o) for o in self.orders.get(params.get("account", ""), {}).values()]
+                orders = [
+                    _public(o) for o in self.orders.get(params.get("account", ""), {}).values()
+                ]
             return SimResponse(200, orders)
         if action == "fill" and req.method == "POST":  # an order fills on its own
             with self._lock:
@@ -269,10 +324,15 @@ class ZebPaySim:
                 order_id = next(self._ids)
                 coid = spec.get("clientOrderId") or f"sim{order_id}"
                 book[coid] = {
-                    "clientOrderId": coid, "orderId": order_id, "symbol": spec.get("symbol", "BTCUSDT"),
-                    "side": spec.get("side", "buy"), "price": spec.get("price", 65000),
-                    "amount": spec.get("amount", 0.001), "status": "new",
-                    "subaccount": spec.get("subaccount"), "createdAt": self.clock.now_ms(),
+                    "clientOrderId": coid,
+                    "orderId": order_id,
+                    "symbol": spec.get("symbol", "BTCUSDT"),
+                    "side": spec.get("side", "buy"),
+                    "price": spec.get("price", 65000),
+                    "amount": spec.get("amount", 0.001),
+                    "status": "new",
+                    "subaccount": spec.get("subaccount"),
+                    "createdAt": self.clock.now_ms(),
                 }
                 created.append(coid)
         return created

@@ -12,19 +12,28 @@ import pytest
 from ordercancel.client import Client
 from ordercancel.sim.admin import SimAdmin
 from ordercancel.stack import Stack
-from ordercancel.store import connect
 
 REDIS_URL = os.environ.get("ORDERCANCEL_REDIS_URL")
 
 
 def accounts_for(sim_url: str) -> dict:
     def key_account(**extra):
-        return {"venue": "zebpay", "base_url": sim_url, "api_key": "zk_" + secrets.token_hex(6),
-                "api_secret": secrets.token_hex(16), "timeout_s": 0.5, **extra}
+        return {
+            "venue": "zebpay",
+            "base_url": sim_url,
+            "api_key": "zk_" + secrets.token_hex(6),
+            "api_secret": secrets.token_hex(16),
+            "timeout_s": 0.5,
+            **extra,
+        }
 
     return {
         "zebpay-main": key_account(),
-        "zebpay-jwt": {"venue": "zebpay", "base_url": sim_url, "jwt": "jwt." + secrets.token_hex(12)},
+        "zebpay-jwt": {
+            "venue": "zebpay",
+            "base_url": sim_url,
+            "jwt": "jwt." + secrets.token_hex(12),
+        },
         "zebpay-sub": key_account(subaccount_id="7"),
         "zebpay-badsecret": key_account(),
         "zebpay-noscope": key_account(),
@@ -33,25 +42,24 @@ def accounts_for(sim_url: str) -> dict:
 
 
 def start_stack(**kw) -> Stack:
-    stack = Stack(redis_url=REDIS_URL, prefix=f"octest-{secrets.token_hex(4)}", accounts=accounts_for,
-                  **kw).start()
+    stack = Stack(
+        redis_url=REDIS_URL, prefix=f"octest-{secrets.token_hex(4)}", accounts=accounts_for, **kw
+    ).start()
     admin = SimAdmin(stack.sim_url)
     # Credentials the venue holds that differ from ours, and a key without the trading scope.
     bad = stack.settings.accounts["zebpay-badsecret"].options
-    admin.register("zebpay", name="zebpay-badsecret", api_key=bad.api_key.reveal(), api_secret="other")
+    admin.register(
+        "zebpay", name="zebpay-badsecret", api_key=bad.api_key.reveal(), api_secret="other"
+    )
     noscope = stack.settings.accounts["zebpay-noscope"].options
-    admin.register("zebpay", name="zebpay-noscope", api_key=noscope.api_key.reveal(),
-                   api_secret=noscope.api_secret.reveal(), scopes=["fetch:details"])
+    admin.register(
+        "zebpay",
+        name="zebpay-noscope",
+        api_key=noscope.api_key.reveal(),
+        api_secret=noscope.api_secret.reveal(),
+        scopes=["fetch:details"],
+    )
     return stack
-
-
-def drop_prefix(stack: Stack) -> None:
-    """Leave a shared Redis as we found it."""
-    if REDIS_URL is None:
-        return
-    client = connect(REDIS_URL)
-    for key in client.scan_iter(match=f"{stack.prefix}:*", count=1000):
-        client.delete(key)
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +67,7 @@ def stack():
     s = start_stack()
     yield s
     s.stop_worker()
-    drop_prefix(s)
+    s.drop_keys()
     s.stop()
 
 
@@ -82,12 +90,16 @@ def _fresh_sim(request):
         request.getfixturevalue("admin").reset()
 
 
-def seed(admin: SimAdmin, account: str = "zebpay-main", n: int = 1, symbol: str = "BTCUSDT", **spec):
+def seed(
+    admin: SimAdmin, account: str = "zebpay-main", n: int = 1, symbol: str = "BTCUSDT", **spec
+):
     return admin.seed("zebpay", account, [{"symbol": symbol, **spec} for _ in range(n)])
 
 
 def order_status(admin: SimAdmin, account: str, order_id: str) -> str:
-    return next(o["status"] for o in admin.orders("zebpay", account) if o["clientOrderId"] == order_id)
+    return next(
+        o["status"] for o in admin.orders("zebpay", account) if o["clientOrderId"] == order_id
+    )
 
 
 def events_of(client: Client, request_id: str) -> list[dict]:
@@ -95,7 +107,11 @@ def events_of(client: Client, request_id: str) -> list[dict]:
 
 
 def venue_calls(admin: SimAdmin, route: str, account: str | None = None) -> list[dict]:
-    return [e for e in admin.log() if e["route"] == route and (account is None or e["account"] == account)]
+    return [
+        e
+        for e in admin.log()
+        if e["route"] == route and (account is None or e["account"] == account)
+    ]
 
 
 def now_ms() -> int:

@@ -33,4 +33,8 @@ def test_subaccount_header_is_sent(client, admin):
     # ... and is not ours without the header: the venue says "Forbidden request".
     [other] = seed(admin, "zebpay-main", subaccount="7")
     final = client.cancel("zebpay-main", other).wait(10)
-    assert (final["status"], final["error_code"], final["venue_status"]) == ("failed", "auth", "Forbidden request")
+    assert (final["status"], final["error_code"], final["venue_status"]) == (
+        "failed",
+        "auth",
+        "Forbidden request",
+    )

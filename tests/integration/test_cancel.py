@@ -64,9 +64,21 @@ def test_invalid_requests_are_rejected_with_the_field_named(client):
     cases = [
         ({"kind": "cancel", "account": "nope", "order_id": "1"}, "unknown_account", "account"),
         ({"kind": "cancel", "account": "zebpay-main"}, "invalid_request", "order_id"),
-        ({"kind": "cancel", "account": "zebpay-main", "order_id": "a b"}, "invalid_request", "order_id"),
-        ({"kind": "cancel", "account": "zebpay-main", "order_id": "1", "idempotency_key": "no spaces"},
-         "invalid_request", "idempotency_key"),
+        (
+            {"kind": "cancel", "account": "zebpay-main", "order_id": "a b"},
+            "invalid_request",
+            "order_id",
+        ),
+        (
+            {
+                "kind": "cancel",
+                "account": "zebpay-main",
+                "order_id": "1",
+                "idempotency_key": "no spaces",
+            },
+            "invalid_request",
+            "idempotency_key",
+        ),
         ({"kind": "teleport", "account": "zebpay-main"}, "invalid_request", "kind"),
     ]
     for request, code, field in cases:
@@ -77,8 +89,9 @@ def test_invalid_requests_are_rejected_with_the_field_named(client):
 
 def test_a_request_past_its_deadline_is_expired_without_a_venue_call(client, admin):
     [oid] = seed(admin)
-    ticket = client.submit({"kind": "cancel", "account": "zebpay-main", "order_id": oid,
-                            "deadline_ms": 1})
+    ticket = client.submit(
+        {"kind": "cancel", "account": "zebpay-main", "order_id": oid, "deadline_ms": 1}
+    )
     final = ticket.wait(10)
     assert final["status"] == "expired" and final["error_code"] == "deadline_exceeded"
     assert venue_calls(admin, "zebpay.cancel") == []
@@ -99,8 +112,13 @@ def test_a_message_that_is_not_an_object_still_gets_a_final(client, stack):
 def test_exactly_one_final_when_the_same_request_runs_concurrently(stack, client, admin):
     # Given one request delivered five times at once (at-least-once delivery does this)
     [oid] = seed(admin)
-    message = {"kind": "cancel", "account": "zebpay-main", "order_id": oid,
-               "request_id": f"dup-{oid}", "received_ms": now_ms()}
+    message = {
+        "kind": "cancel",
+        "account": "zebpay-main",
+        "order_id": oid,
+        "request_id": f"dup-{oid}",
+        "received_ms": now_ms(),
+    }
     runtime = Runtime(stack.settings)
     threads = [threading.Thread(target=handle, args=(message, runtime)) for _ in range(5)]
     # When every copy runs to the end

@@ -8,8 +8,14 @@ from .conftest import seed
 
 
 def run(stack, *args, env=None, timeout=60):
-    return subprocess.run([sys.executable, "-m", "ordercancel", *args], env=env or stack.env,
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [sys.executable, "-m", "ordercancel", *args],
+        env=env or stack.env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def test_cancel_wait_ends_canceled_with_exit_0(stack, admin):
@@ -68,8 +74,10 @@ def test_config_check_masks_secrets(stack):
 
 def test_config_errors_exit_2_naming_account_and_field(stack, tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text('[accounts.z1]\nvenue = "zebpay"\nbase_url = "https://x"\n'
-                   'api_key = "env:OC_TEST_MISSING_KEY"\napi_secret = "TOPSECRET"\n')
+    bad.write_text(
+        '[accounts.z1]\nvenue = "zebpay"\nbase_url = "https://x"\n'
+        'api_key = "env:OC_TEST_MISSING_KEY"\napi_secret = "TOPSECRET"\n'
+    )
     env = {**stack.env, "ORDERCANCEL_CONFIG": str(bad)}
     for args in (("config", "check"), ("cancel", "z1", "1", "--wait", "1")):
         out = run(stack, *args, env=env)

@@ -7,7 +7,7 @@ import pytest
 from ordercancel.client import Client
 from ordercancel.sim.admin import SimAdmin
 
-from .conftest import drop_prefix, events_of, order_status, seed, start_stack
+from .conftest import events_of, order_status, seed, start_stack
 
 
 @pytest.fixture
@@ -15,7 +15,7 @@ def short_visibility_stack():
     stack = start_stack(extra_config={"worker": {"visibility_timeout_s": 5}})
     yield stack
     stack.stop_worker(signal.SIGKILL)
-    drop_prefix(stack)
+    stack.drop_keys()
     stack.stop()
 
 

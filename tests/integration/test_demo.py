@@ -9,8 +9,14 @@ import sys
 
 def test_demo_cancels_every_order_and_says_so():
     env = {k: v for k, v in os.environ.items() if k != "ORDERCANCEL_CONFIG"}
-    out = subprocess.run([sys.executable, "-m", "ordercancel", "demo", "--orders", "12", "--json"],
-                         env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    out = subprocess.run(
+        [sys.executable, "-m", "ordercancel", "demo", "--orders", "12", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     summary = json.loads(out.stdout)
     assert summary["ok"] is True

@@ -21,7 +21,9 @@ def test_5xx_is_retried_with_backoff(client, admin):
     final = client.cancel("zebpay-main", oid).wait(20)
     assert final["status"] == "canceled" and final["attempts"] == "3"
     retrying = [e for e in events_of(client, final["request_id"]) if e["event"] == "retrying"]
-    assert [(e["error_code"], e["http_status"]) for e in retrying] == [("venue_unavailable", "502")] * 2
+    assert [(e["error_code"], e["http_status"]) for e in retrying] == [
+        ("venue_unavailable", "502")
+    ] * 2
 
 
 def test_connection_reset_is_retried(client, admin):
@@ -47,8 +49,9 @@ def test_unanswered_venue_ends_unknown_never_canceled(client, admin):
     # Every call's answer is lost, read-back included: nothing settles the outcome.
     [oid] = seed(admin)
     admin.faults(timeout_rate=1.0, timeout_s=3)
-    final = client.submit({"kind": "cancel", "account": "zebpay-main", "order_id": oid,
-                           "deadline_ms": 2500}).wait(20)
+    final = client.submit(
+        {"kind": "cancel", "account": "zebpay-main", "order_id": oid, "deadline_ms": 2500}
+    ).wait(20)
     assert final["status"] == "unknown" and final["error_code"] == "timeout"
     assert len(venue_calls(admin, "zebpay.get_order")) >= 1  # it did try to read the order back
 
@@ -57,8 +60,9 @@ def test_exhausted_retries_read_the_order_back_before_deciding(client, admin):
     # Cancels keep failing with 503, but reads work: the order is seen open, so the cancel failed.
     [oid] = seed(admin)
     admin.faults(error_rate=1.0, routes=["zebpay.cancel"])
-    final = client.submit({"kind": "cancel", "account": "zebpay-main", "order_id": oid,
-                           "deadline_ms": 2000}).wait(20)
+    final = client.submit(
+        {"kind": "cancel", "account": "zebpay-main", "order_id": oid, "deadline_ms": 2000}
+    ).wait(20)
     assert final["status"] == "failed" and final["error_code"] == "still_open"
     assert order_status(admin, "zebpay-main", oid) == "new"
     assert len(venue_calls(admin, "zebpay.get_order")) == 1
@@ -67,8 +71,9 @@ def test_exhausted_retries_read_the_order_back_before_deciding(client, admin):
 def test_5xx_everywhere_ends_unknown(client, admin):
     [oid] = seed(admin)
     admin.faults(error_rate=1.0)
-    final = client.submit({"kind": "cancel", "account": "zebpay-main", "order_id": oid,
-                           "deadline_ms": 1500}).wait(20)
+    final = client.submit(
+        {"kind": "cancel", "account": "zebpay-main", "order_id": oid, "deadline_ms": 1500}
+    ).wait(20)
     assert final["status"] == "unknown" and final["error_code"] == "venue_unavailable"
 
 

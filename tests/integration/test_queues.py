@@ -12,8 +12,13 @@ def test_urgent_work_passes_a_full_routine_backlog(client, admin, stack):
     routine = [client.cancel("zebpay-slow", oid) for oid in slow]
     # When an urgent request arrives after them
     [oid] = seed(admin)
-    message = {"kind": "cancel", "account": "zebpay-main", "order_id": oid,
-               "request_id": f"urgent-{oid}", "received_ms": now_ms()}
+    message = {
+        "kind": "cancel",
+        "account": "zebpay-main",
+        "order_id": oid,
+        "request_id": f"urgent-{oid}",
+        "received_ms": now_ms(),
+    }
     client._celery.send_task(TASK, args=[message], queue=URGENT)
     urgent = client.store.wait_final(message["request_id"], 20)
     # Then it is final while every routine request is still running

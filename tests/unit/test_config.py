@@ -13,8 +13,13 @@ def load(accounts=None, env=None, **sections):
 
 
 def zebpay(**fields):
-    return {"venue": "zebpay", "base_url": "https://futuresbe.zebpay.com", "api_key": "k",
-            "api_secret": "s", **fields}
+    return {
+        "venue": "zebpay",
+        "base_url": "https://futuresbe.zebpay.com",
+        "api_key": "k",
+        "api_secret": "s",
+        **fields,
+    }
 
 
 def test_secret_sources(tmp_path):
@@ -65,12 +70,14 @@ def test_secret_values_never_appear_in_errors():
 
 
 def test_env_overrides_and_redis_url_checks():
-    s = load(env={"ORDERCANCEL_REDIS_URL": "rediss://:pw@host:6380/2", "ORDERCANCEL_PREFIX": "p1"},
-             redis={"url": "redis://ignored"})
+    s = load(
+        env={"ORDERCANCEL_REDIS_URL": "rediss://:pw@host:6380/2", "ORDERCANCEL_PREFIX": "p1"},
+        redis={"url": "redis://ignored"},
+    )
     assert s.redis_url == "rediss://:pw@host:6380/2" and s.prefix == "p1"
     assert load(redis={"url": "unix:///tmp/r.sock"}).redis_url == "unix:///tmp/r.sock"
     for bad in ("http://x", "redis://", "unix://"):
-        with pytest.raises(ConfigError, match="redis.url"):
+        with pytest.raises(ConfigError, match=r"redis\.url"):
             load(redis={"url": bad})
 
 

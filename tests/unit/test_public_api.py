@@ -11,9 +11,27 @@ def test_all_names_exist_and_cover_the_contract():
 def test_event_fields_match_the_contract():
     from ordercancel.events import FIELDS
 
-    contract = {"event", "request_id", "kind", "account", "venue", "symbol", "order_id",
-                "idempotency_key", "parent_id", "status", "error_code", "error", "attempts",
-                "http_status", "venue_status", "ts", "received_ms", "latency_ms", "detail"}
+    contract = {
+        "event",
+        "request_id",
+        "kind",
+        "account",
+        "venue",
+        "symbol",
+        "order_id",
+        "idempotency_key",
+        "parent_id",
+        "status",
+        "error_code",
+        "error",
+        "attempts",
+        "http_status",
+        "venue_status",
+        "ts",
+        "received_ms",
+        "latency_ms",
+        "detail",
+    }
     assert contract <= set(FIELDS)
 
 

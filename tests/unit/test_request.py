@@ -8,8 +8,16 @@ from ordercancel.outcomes import ErrorCode, Kind
 from ordercancel.request import parse
 
 SETTINGS = Settings.from_mapping(
-    {"accounts": {"zebpay-main": {"venue": "zebpay", "base_url": "https://x", "api_key": "k",
-                                  "api_secret": "s"}}},
+    {
+        "accounts": {
+            "zebpay-main": {
+                "venue": "zebpay",
+                "base_url": "https://x",
+                "api_key": "k",
+                "api_secret": "s",
+            }
+        }
+    },
     env={},
 )
 

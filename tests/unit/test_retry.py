@@ -31,9 +31,14 @@ def run(errors, *, seconds=10.0, reserve=0.0):
 
     tally = Tally()
     result = call_with_retry(
-        op, deadline=Deadline(int(time.time() * 1000 + seconds * 1000)), max_timeout=1.0,
-        tally=tally, resync=syncs.append, on_retry=lambda e, w: retries.append((e, w)),
-        reserve=reserve, sleep=sleeps.append,
+        op,
+        deadline=Deadline(int(time.time() * 1000 + seconds * 1000)),
+        max_timeout=1.0,
+        tally=tally,
+        resync=syncs.append,
+        on_retry=lambda e, w: retries.append((e, w)),
+        reserve=reserve,
+        sleep=sleeps.append,
     )
     return result, tally, sleeps, syncs, retries
 

@@ -51,7 +51,9 @@ def test_retry_classes():
 
 
 def test_429_carries_retry_after_seconds():
-    err = error_for(429, env("Too many requests. Limit 180 requests per 60 seconds."), {"Retry-After": "17"})
+    err = error_for(
+        429, env("Too many requests. Limit 180 requests per 60 seconds."), {"Retry-After": "17"}
+    )
     assert isinstance(err, RateLimited)
     assert err.retry_after == 17.0
     assert error_for(429, env(""), {}).retry_after == DEFAULT_RETRY_AFTER_S

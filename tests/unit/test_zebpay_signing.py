@@ -27,7 +27,9 @@ def test_sign_is_lowercase_hex_hmac_sha256():
 
 
 def test_get_signs_the_transmitted_query_string_with_timestamp_appended():
-    r = prepare("GET", "https://x.test/api/v1/trade/order/open-orders", params={"symbol": "BTCUSDT"})
+    r = prepare(
+        "GET", "https://x.test/api/v1/trade/order/open-orders", params={"symbol": "BTCUSDT"}
+    )
     assert r.url.endswith("?symbol=BTCUSDT&timestamp=1712345678901")
     assert r.headers["x-auth-signature"] == GET_SIG
     assert r.headers["x-auth-apikey"] == "key-1"
@@ -35,9 +37,15 @@ def test_get_signs_the_transmitted_query_string_with_timestamp_appended():
 
 
 def test_delete_signs_and_sends_the_same_compact_body():
-    r = prepare("DELETE", "https://x.test/api/v1/trade/order",
-                json={"clientOrderId": "myLimitOrder456", "symbol": "BTCUSDT"})
-    assert r.body == b'{"clientOrderId":"myLimitOrder456","symbol":"BTCUSDT","timestamp":1712345678901}'
+    r = prepare(
+        "DELETE",
+        "https://x.test/api/v1/trade/order",
+        json={"clientOrderId": "myLimitOrder456", "symbol": "BTCUSDT"},
+    )
+    assert (
+        r.body
+        == b'{"clientOrderId":"myLimitOrder456","symbol":"BTCUSDT","timestamp":1712345678901}'
+    )
     assert r.headers["Content-Length"] == str(len(r.body))
     assert r.headers["x-auth-signature"] == DELETE_SIG
 
@@ -69,7 +77,9 @@ def test_js_numbers_leaves_non_integral_and_ints_alone():
 
 
 def test_jwt_is_a_bearer_header_and_nothing_signed():
-    r = requests.Request("DELETE", "https://x.test/p", json={"a": 1.0}, auth=JwtAuth("tok")).prepare()
+    r = requests.Request(
+        "DELETE", "https://x.test/p", json={"a": 1.0}, auth=JwtAuth("tok")
+    ).prepare()
     assert r.headers["Authorization"] == "Bearer tok"
     assert "x-auth-signature" not in r.headers
     assert r.body == b'{"a":1}'

@@ -20,8 +20,11 @@ from ordercancel.venues.zebpay.errors import description, error_for
 _CLIENT_ORDER_ID = re.compile(r"^[\x21-\x7e]{1,64}$")  # printable ASCII, no spaces
 _SYMBOL = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _PHASES = {
-    "new": Phase.OPEN, "open": Phase.OPEN, "partially_filled": Phase.OPEN,
-    "canceled": Phase.CANCELED, "cancelled": Phase.CANCELED,
+    "new": Phase.OPEN,
+    "open": Phase.OPEN,
+    "partially_filled": Phase.OPEN,
+    "canceled": Phase.CANCELED,
+    "cancelled": Phase.CANCELED,
     "filled": Phase.FILLED,
 }
 
@@ -54,7 +57,9 @@ class ZebPay(Venue):
 
         if "jwt" in table:
             if "api_key" in table or "api_secret" in table:
-                raise ConfigError("use jwt or api_key/api_secret, not both", account=account, field="jwt")
+                raise ConfigError(
+                    "use jwt or api_key/api_secret, not both", account=account, field="jwt"
+                )
             options = ZebPayOptions(jwt=secret("jwt"))
         else:
             for key in ("api_key", "api_secret"):
@@ -62,9 +67,13 @@ class ZebPay(Venue):
                     raise ConfigError("is required (or jwt)", account=account, field=key)
             options = ZebPayOptions(api_key=secret("api_key"), api_secret=secret("api_secret"))
         sub = table.get("subaccount_id")
-        if sub is not None and (not isinstance(sub, str | int) or isinstance(sub, bool) or not str(sub)):
+        if sub is not None and (
+            not isinstance(sub, str | int) or isinstance(sub, bool) or not str(sub)
+        ):
             raise ConfigError("must be a string or integer", account=account, field="subaccount_id")
-        return ZebPayOptions(**{**vars(options), "subaccount_id": None if sub is None else str(sub)})
+        return ZebPayOptions(
+            **{**vars(options), "subaccount_id": None if sub is None else str(sub)}
+        )
 
     def __init__(self, account: Any):
         super().__init__(account)
@@ -89,7 +98,9 @@ class ZebPay(Venue):
                 field="order_id",
             )
         if ref.symbol is not None and not _SYMBOL.match(ref.symbol):
-            raise RequestError(ErrorCode.INVALID_REQUEST, "symbol: not a zebpay symbol", field="symbol")
+            raise RequestError(
+                ErrorCode.INVALID_REQUEST, "symbol: not a zebpay symbol", field="symbol"
+            )
 
     def _call(
         self, method: str, path: str, timeout: float, *, ok: tuple[int, ...] = (), **kw: Any
@@ -111,7 +122,9 @@ class ZebPay(Venue):
         if ref.symbol:
             body["symbol"] = ref.symbol
         try:
-            status, data = self._call("DELETE", "/api/v1/trade/order", timeout, ok=(404,), json=body)
+            status, data = self._call(
+                "DELETE", "/api/v1/trade/order", timeout, ok=(404,), json=body
+            )
         except InvalidRequest:
             # The venue does not document its answer for an order that is no longer open;
             # reading the order back tells a closed order from a truly bad request.
