@@ -122,6 +122,9 @@ class SimServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body are separate writes: without TCP_NODELAY, Nagle holds the body back
+    # until the client's delayed ACK (~40 ms on Linux) on every kept-alive call.
+    disable_nagle_algorithm = True
     server: SimServer
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet; the request log is /_sim/log
