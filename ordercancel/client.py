@@ -13,7 +13,7 @@ from ordercancel.events import Event
 from ordercancel.keys import Keys
 from ordercancel.outcomes import Kind
 from ordercancel.request import new_request_id, now_ms
-from ordercancel.store import Store, connect
+from ordercancel.store import Store
 
 
 class Ticket:
@@ -43,12 +43,7 @@ class Client:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.keys = Keys(settings.prefix)
-        self.store = Store(
-            connect(settings.broker_redis_url),
-            self.keys,
-            maxlen=settings.results_maxlen,
-            retention_s=settings.idempotency_retention_s,
-        )
+        self.store = Store.from_settings(settings)
         self._celery = make_celery(settings)
 
     @classmethod

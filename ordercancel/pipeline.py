@@ -9,11 +9,12 @@ error tree.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from ordercancel import request as requests_
@@ -99,8 +100,6 @@ def _reject_unparsed(message: Mapping[str, Any], exc: RequestError, rt: Runtime)
 
 def _outcome_of_first(req: Request, state: str, arg: str, rt: Runtime) -> Outcome:
     """The same idempotency key and request as an earlier one: its outcome, no venue call."""
-    import json
-
     if state == "replay":
         first: Event | None = json.loads(arg)
     else:  # the first is still running: wait for it, within this request's deadline
@@ -151,15 +150,8 @@ def _run(req: Request, *, rerun: bool, rt: Runtime) -> Outcome:
         return Outcome(Status.FAILED, ErrorCode.INTERNAL, f"internal error: {type(exc).__name__}")
 
 
-@dataclass
 class Job:
     """One request's execution against its venue: the deadline, the calls made, progress events."""
-
-    req: Request
-    rt: Runtime
-    venue: Venue
-    deadline: Deadline
-    tally: Tally
 
     def __init__(self, req: Request, rt: Runtime, venue: Venue, deadline: Deadline):
         self.req, self.rt, self.venue, self.deadline = req, rt, venue, deadline
@@ -199,11 +191,13 @@ class Job:
     def outcome(self, status: Status, **kw: Any) -> Outcome:
         return Outcome(status, attempts=self.tally.calls, **kw)
 
-    def failed(self, exc: VenueError, status: Status = Status.FAILED) -> Outcome:
+    def failed(
+        self, exc: VenueError, status: Status = Status.FAILED, error: str | None = None
+    ) -> Outcome:
         return self.outcome(
             status,
             error_code=exc.code.value,
-            error=str(exc),
+            error=error or str(exc),
             http_status=exc.http_status,
             venue_status=exc.venue_status,
         )
@@ -244,13 +238,7 @@ def settle(job: Job, ref: OrderRef, *, acknowledged: bool = False) -> Outcome:
             return job.failed(exc, Status.UNKNOWN)
         except VenueError as exc:
             err = cause or exc
-            return job.outcome(
-                Status.UNKNOWN,
-                error_code=err.code.value,
-                error=f"outcome not settled: {err}; read-back failed: {exc}",
-                http_status=err.http_status,
-                venue_status=err.venue_status,
-            )
+            return job.failed(err, Status.UNKNOWN, f"not settled: {err}; read-back failed: {exc}")
         status = state.phase.final_status
         if status is not None:
             return job.outcome(
@@ -258,13 +246,8 @@ def settle(job: Job, ref: OrderRef, *, acknowledged: bool = False) -> Outcome:
             )
         if not acknowledged:
             assert cause is not None
-            return job.outcome(
-                Status.FAILED,
-                error_code=ErrorCode.STILL_OPEN.value,
-                error=f"the order is still open after: {cause}",
-                http_status=cause.http_status,
-                venue_status=cause.venue_status,
-            )
+            still_open = f"the order is still open after: {cause}"
+            return replace(job.failed(cause, error=still_open), error_code=ErrorCode.STILL_OPEN)
         wait = min(0.5, 0.02 * 2**polls) * (0.5 + 0.5 * random.random())
         polls += 1
         if wait + 0.05 > job.deadline.remaining():

@@ -6,7 +6,7 @@ import threading
 
 from ordercancel.config import Settings
 from ordercancel.keys import Keys
-from ordercancel.store import Store, connect
+from ordercancel.store import Store
 from ordercancel.venues import Venue, venue_class
 
 
@@ -14,12 +14,7 @@ class Runtime:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.keys = Keys(settings.prefix)
-        self.store = Store(
-            connect(settings.broker_redis_url),
-            self.keys,
-            maxlen=settings.results_maxlen,
-            retention_s=settings.idempotency_retention_s,
-        )
+        self.store = Store.from_settings(settings)
         self._venues: dict[str, Venue] = {}
         self._lock = threading.Lock()
 

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import redis
 
+from ordercancel.config import Settings
 from ordercancel.keys import Keys
 
 Event = dict[str, str]
@@ -61,6 +62,15 @@ class Store:
         self._begin = _script(client, "begin")
         self._emit = _script(client, "emit")
         self._finish = _script(client, "finish")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        return cls(
+            connect(settings.broker_redis_url),
+            Keys(settings.prefix),
+            maxlen=settings.results_maxlen,
+            retention_s=settings.idempotency_retention_s,
+        )
 
     def _keys(self, request_id: str, idem: str | None) -> list[str]:
         ks = [self.keys.final(request_id), self.keys.last(request_id), self.keys.results]
