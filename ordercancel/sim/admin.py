@@ -55,6 +55,9 @@ class SimAdmin:
     def log(self, since_ms: float = 0) -> list[dict[str, Any]]:
         return list(self._get("/_sim/log", since=since_ms))
 
+    def stats(self) -> dict[str, int]:
+        return dict(self._get("/_sim/stats"))
+
     def reset(self, everything: bool = False) -> None:
         resp = self.http.post(
             self.base_url + "/_sim/reset", params={"all": "1"} if everything else {}, timeout=10

@@ -79,6 +79,7 @@ class SimServer(ThreadingHTTPServer):
         self.clock = clock
         self.faults = Faults()
         self.log: deque[dict[str, Any]] = deque(maxlen=20_000)
+        self.connections = 0  # TCP connections accepted since the last reset
 
     @property
     def url(self) -> str:
@@ -106,6 +107,8 @@ class SimServer(ThreadingHTTPServer):
         if action == "clock":
             self.clock.offset_ms = int(req.json().get("offset_ms", 0))
             return SimResponse(200, {"offset_ms": self.clock.offset_ms})
+        if action == "stats":
+            return SimResponse(200, {"connections": self.connections, "requests": len(self.log)})
         if action == "log":
             since = float(req.params().get("since", 0))
             return SimResponse(200, [e for e in list(self.log) if e["t_ms"] >= since])
@@ -114,6 +117,7 @@ class SimServer(ThreadingHTTPServer):
             self.faults = Faults()
             self.clock.offset_ms = 0
             self.log.clear()
+            self.connections = 0
             for venue in self.venues.values():
                 venue.reset(everything)
             return SimResponse(200, {"reset": "all" if everything else "faults,budgets,log,clock"})
@@ -126,6 +130,10 @@ class _Handler(BaseHTTPRequestHandler):
     # until the client's delayed ACK (~40 ms on Linux) on every kept-alive call.
     disable_nagle_algorithm = True
     server: SimServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.connections += 1
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet; the request log is /_sim/log
         pass

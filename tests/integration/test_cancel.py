@@ -26,6 +26,22 @@ def test_cancel_ends_canceled_with_accepted_then_one_final(client, admin):
     assert int(final["latency_ms"]) == int(final["ts"]) - int(final["received_ms"])
 
 
+def test_connections_are_kept_alive_and_reused(client, admin, stack):
+    admin.reset()  # counts connections from here
+    ids = seed(admin, n=24)
+    for oid in ids:  # one at a time: each may land on any worker thread
+        client.cancel("zebpay-main", oid).wait(10)
+    threads = stack.settings.worker_concurrency + stack.settings.urgent_concurrency
+    assert admin.stats()["connections"] <= threads < len(ids)
+
+
+def test_tls_is_always_verified(stack):
+    from ordercancel.venues import venue_class
+
+    venue = venue_class("zebpay")(stack.settings.accounts["zebpay-main"])
+    assert venue.session.verify is True
+
+
 def test_status_reports_the_final_event(client, admin):
     [oid] = seed(admin)
     ticket = client.cancel("zebpay-main", oid)
