@@ -109,8 +109,10 @@ class AccountConfig:
             "timeout_s": f"{self.timeout_s:g}",
         }
         for key, value in vars(self.options).items():
-            if value is not None:
-                out[key] = repr(value) if isinstance(value, Secret) else str(value)
+            if isinstance(value, Secret):
+                out[key] = repr(value)
+            elif isinstance(value, str | int | float | tuple):
+                out[key] = str(value)
         return out
 
 

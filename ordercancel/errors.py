@@ -10,7 +10,8 @@
         ├── RetryableError     the call may succeed if repeated; the outcome is not settled
         │   ├── RateLimited    429; `retry_after` seconds when the venue said so
         │   ├── VenueUnavailable   5xx, connection refused or reset
-        │   └── VenueTimeout   no answer in time: the venue may or may not have acted
+        │   ├── VenueTimeout   no answer in time: the venue may or may not have acted
+        │   └── Conflict       409: a concurrent change; retried once
         ├── ClockSkew          the venue refused our timestamp; re-sync the clock, then retry
         └── PermanentError     retrying cannot help (auth, invalid request, ...)
 
@@ -18,6 +19,8 @@ Messages never contain secrets: venue errors carry the venue's own message, trim
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from ordercancel.outcomes import ErrorCode
 
@@ -72,15 +75,21 @@ class VenueError(OrderCancelError):
 
 
 class RetryableError(VenueError):
-    """Repeating the call may succeed; until then the outcome is not settled."""
+    """Repeating the call may succeed; until then the outcome is not settled.
+
+    `retry_after`: the least wait before repeating, when the venue says so (seconds).
+    `max_retries`: how often this kind of failure may be retried (None: until the deadline).
+    """
+
+    max_retries: int | None = None
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any):
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
 
 
 class RateLimited(RetryableError):
     code = ErrorCode.RATE_LIMITED
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object):
-        super().__init__(message, **kw)  # type: ignore[arg-type]
-        self.retry_after = retry_after
 
 
 class VenueUnavailable(RetryableError):
@@ -89,6 +98,13 @@ class VenueUnavailable(RetryableError):
 
 class VenueTimeout(RetryableError):
     code = ErrorCode.TIMEOUT
+
+
+class Conflict(RetryableError):
+    """The venue reports a conflicting concurrent change; worth one more try."""
+
+    code = ErrorCode.CONFLICT
+    max_retries = 1
 
 
 class ClockSkew(VenueError):

@@ -39,6 +39,7 @@ class ErrorCode(StrEnum):
     INVALID_MESSAGE = "invalid_message"
     DEADLINE_EXCEEDED = "deadline_exceeded"
     STILL_OPEN = "still_open"
+    CONFLICT = "conflict"
     VENUE_ERROR = "venue_error"
     INTERNAL = "internal"
 

@@ -1,24 +1,20 @@
 """The path of one request, top to bottom.
 
 receive -> validate -> begin (idempotency claim + `accepted`, atomic) -> run the kind's flow
-(venue calls with retry; read-back when the outcome is not settled) -> finish (one `final`).
-
-No step here knows which venue it serves: venues speak `CancelReply` / `OrderState` and the
-error tree.
+(`flows.py`: venue calls with retry, read-back when the outcome is not settled) -> finish (one
+`final`, atomic). No step here knows which venue it serves.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import random
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import replace
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from typing import Any
 
 from ordercancel import request as requests_
-from ordercancel.errors import PermanentError, RequestError, RetryableError, VenueError
+from ordercancel.errors import RequestError
 from ordercancel.events import (
     Event,
     Outcome,
@@ -27,14 +23,14 @@ from ordercancel.events import (
     request_fields,
     unparsed_fields,
 )
-from ordercancel.outcomes import ErrorCode, EventType, Kind, Status
+from ordercancel.flows import FLOWS
+from ordercancel.job import Job
+from ordercancel.outcomes import ErrorCode, EventType, Status
 from ordercancel.request import Request
-from ordercancel.retry import Deadline, Tally, call_with_retry
+from ordercancel.retry import Deadline
 from ordercancel.runtime import Runtime
-from ordercancel.venues import OrderRef, Venue
 
 log = logging.getLogger("ordercancel")
-T = TypeVar("T")
 #: A request re-delivered after its deadline (its worker died mid-flight) gets this long to settle.
 RERUN_GRACE_MS = 5_000
 
@@ -148,118 +144,3 @@ def _run(req: Request, *, rerun: bool, rt: Runtime) -> Outcome:
     except Exception as exc:  # a bug must not lose the request: it still gets its final event
         log.exception("request %s failed unexpectedly", req.request_id)
         return Outcome(Status.FAILED, ErrorCode.INTERNAL, f"internal error: {type(exc).__name__}")
-
-
-class Job:
-    """One request's execution against its venue: the deadline, the calls made, progress events."""
-
-    def __init__(self, req: Request, rt: Runtime, venue: Venue, deadline: Deadline):
-        self.req, self.rt, self.venue, self.deadline = req, rt, venue, deadline
-        self.tally = Tally()
-        self.base = request_fields(req)
-
-    @property
-    def readback_reserve(self) -> float:
-        """Time kept back from cancel retries so the order can still be read back."""
-        total = self.req.deadline_ms / 1000
-        return min(max(self.venue.account.timeout_s, 0.5), total / 3)
-
-    def call(self, op: Callable[[float], T], *, reserve: float = 0.0) -> T:
-        return call_with_retry(
-            op,
-            deadline=self.deadline,
-            max_timeout=self.venue.account.timeout_s,
-            tally=self.tally,
-            resync=self.venue.resync_clock,
-            on_retry=self._retrying,
-            reserve=reserve,
-        )
-
-    def _retrying(self, exc: VenueError, wait: float) -> None:
-        self.emit(
-            EventType.RETRYING,
-            error_code=exc.code.value,
-            error=str(exc),
-            http_status=exc.http_status,
-            venue_status=exc.venue_status,
-            detail={"wait_ms": int(wait * 1000)},
-        )
-
-    def emit(self, kind: EventType, **values: Any) -> None:
-        self.rt.store.emit(make_event(self.base, kind, attempts=self.tally.calls, **values))
-
-    def outcome(self, status: Status, **kw: Any) -> Outcome:
-        return Outcome(status, attempts=self.tally.calls, **kw)
-
-    def failed(
-        self, exc: VenueError, status: Status = Status.FAILED, error: str | None = None
-    ) -> Outcome:
-        return self.outcome(
-            status,
-            error_code=exc.code.value,
-            error=error or str(exc),
-            http_status=exc.http_status,
-            venue_status=exc.venue_status,
-        )
-
-
-def cancel_flow(job: Job) -> Outcome:
-    """One order: cancel, then settle anything the venue's answer left open by reading it back."""
-    ref = OrderRef(job.req.order_id or "", job.req.symbol)
-    job.venue.check_order_ref(ref)
-    try:
-        reply = job.call(lambda t: job.venue.cancel(ref, t), reserve=job.readback_reserve)
-    except RetryableError:
-        return settle(job, ref)
-    except VenueError as exc:  # permanent, or a clock that would not sync
-        return job.failed(exc)
-    if reply.acknowledged:
-        job.emit(
-            EventType.ACKNOWLEDGED, http_status=reply.http_status, venue_status=reply.venue_status
-        )
-        return settle(job, ref, acknowledged=True)
-    assert reply.status is not None
-    return job.outcome(reply.status, http_status=reply.http_status, venue_status=reply.venue_status)
-
-
-def settle(job: Job, ref: OrderRef, *, acknowledged: bool = False) -> Outcome:
-    """Read the order back until it is terminal or time runs out.
-
-    After an acknowledgement the cancel is pending, so an open order is polled again; after an
-    unsettled error an open order means the cancel did not happen (`failed`, `still_open`).
-    Anything not settled by the deadline is `unknown`: the order may still be open.
-    """
-    cause = job.tally.last_error
-    polls = 0
-    while True:
-        try:
-            state = job.call(lambda t: job.venue.get_order(ref, t))
-        except PermanentError as exc:
-            return job.failed(exc, Status.UNKNOWN)
-        except VenueError as exc:
-            err = cause or exc
-            return job.failed(err, Status.UNKNOWN, f"not settled: {err}; read-back failed: {exc}")
-        status = state.phase.final_status
-        if status is not None:
-            return job.outcome(
-                status, http_status=state.http_status, venue_status=state.venue_status
-            )
-        if not acknowledged:
-            assert cause is not None
-            still_open = f"the order is still open after: {cause}"
-            return replace(job.failed(cause, error=still_open), error_code=ErrorCode.STILL_OPEN)
-        wait = min(0.5, 0.02 * 2**polls) * (0.5 + 0.5 * random.random())
-        polls += 1
-        if wait + 0.05 > job.deadline.remaining():
-            return job.outcome(
-                Status.UNKNOWN,
-                error_code=ErrorCode.TIMEOUT.value,
-                error="cancel acknowledged but the order was still open at the deadline",
-                venue_status=state.venue_status,
-            )
-        time.sleep(wait)
-
-
-FLOWS: dict[Kind, Callable[[Job], Outcome]] = {
-    Kind.CANCEL: cancel_flow,
-}

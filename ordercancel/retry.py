@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ordercancel.errors import ClockSkew, RateLimited, RetryableError, VenueError, VenueTimeout
+from ordercancel.errors import ClockSkew, RetryableError, VenueError, VenueTimeout
 
 T = TypeVar("T")
 #: A call with less time than this left is not started.
@@ -61,6 +61,7 @@ def call_with_retry(
     """
     resyncs = 0
     retries = 0
+    by_kind: dict[type, int] = {}
     while True:
         budget = deadline.remaining() - reserve
         if budget < MIN_CALL_S:
@@ -81,9 +82,12 @@ def call_with_retry(
                 tally.last_error = sync_exc
         except RetryableError as exc:
             tally.last_error = exc
+            by_kind[type(exc)] = by_kind.get(type(exc), 0) + 1
+            if exc.max_retries is not None and by_kind[type(exc)] > exc.max_retries:
+                raise
             wait = compute_backoff(retries)
             retries += 1
-            if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            if exc.retry_after is not None:
                 wait = max(wait, exc.retry_after)
             if wait + MIN_CALL_S > deadline.remaining() - reserve:
                 raise  # no time to wait it out: unsettled

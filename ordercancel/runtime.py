@@ -1,8 +1,9 @@
-"""What a worker process holds: settings, one Redis client, one `Venue` per account."""
+"""What a worker process holds: settings, one Redis client, one `Venue` per account, a pool."""
 
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from ordercancel.config import Settings
 from ordercancel.keys import Keys
@@ -17,6 +18,8 @@ class Runtime:
         self.store = Store.from_settings(settings)
         self._venues: dict[str, Venue] = {}
         self._lock = threading.Lock()
+        #: per-order work of batches; threads (and their HTTP sessions) live as long as we do
+        self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ordercancel-order")
 
     def venue(self, account: str) -> Venue:
         """The account's venue connection, made once per process."""

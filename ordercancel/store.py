@@ -124,6 +124,17 @@ class Store:
             if left <= BLOCK_SLICE_S:
                 return None
 
+    def finals(self, request_ids: list[str]) -> dict[str, Event | None]:
+        """The final events of several requests (None where there is none), in one round trip."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for rid in request_ids:
+                pipe.lindex(self.keys.final(rid), 0)
+            raws = pipe.execute()
+        return {
+            rid: json.loads(raw) if raw else None
+            for rid, raw in zip(request_ids, raws, strict=True)
+        }
+
     def status(self, request_id: str) -> Event | None:
         """The final event, else the latest event of a running request, else None."""
         with self.redis.pipeline(transaction=False) as pipe:

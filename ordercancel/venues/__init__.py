@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from ordercancel.venues.base import CancelReply, OrderRef, OrderState, Phase, Venue
+from ordercancel.venues.base import BatchReply, CancelReply, OrderRef, OrderState, Phase, Venue
 
 _REGISTRY = {
     "zebpay": "ordercancel.venues.zebpay:ZebPay",
+    "ajaib": "ordercancel.venues.ajaib:Ajaib",
 }
 
-__all__ = ["CancelReply", "OrderRef", "OrderState", "Phase", "Venue", "names", "venue_class"]
+__all__ = [
+    "BatchReply",
+    "CancelReply",
+    "OrderRef",
+    "OrderState",
+    "Phase",
+    "Venue",
+    "names",
+    "venue_class",
+]
 
 
 def names() -> list[str]:

@@ -13,7 +13,10 @@ method                 required  contract
 ``cancel``             yes       one order -> `CancelReply`, or raise a `VenueError`
 ``get_order``          yes       read one order back -> `OrderState`, or raise
 ``resync_clock``       yes       refresh the clock offset from the venue's server time
+``cancel_many``        no        several orders of one symbol in one call (`max_batch` > 0)
 =====================  ========  =======================================================
+
+Without `cancel_many`, a batch fans out to `cancel` calls.
 
 Errors: `RetryableError` (429, 5xx, timeouts, resets) leaves the outcome unsettled and the
 caller retries inside the request's deadline; `ClockSkew` asks for `resync_clock` and one more
@@ -25,7 +28,7 @@ from __future__ import annotations
 import enum
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -87,6 +90,15 @@ class CancelReply:
 
 
 @dataclass(frozen=True)
+class BatchReply:
+    """A batch cancel's answer: ids the venue took (outcome still to confirm) and ids it refused."""
+
+    accepted: tuple[str, ...]
+    refused: tuple[str, ...]
+    http_status: int | None = None
+
+
+@dataclass(frozen=True)
 class OrderState:
     phase: Phase
     http_status: int | None = None
@@ -99,6 +111,8 @@ class Venue(ABC):
     name: ClassVar[str]
     #: Used when the account sets no `rate_limit` (the venue's published limit).
     default_rate_limit: ClassVar[str]
+    #: Orders per `cancel_many` call; 0 when the venue has no batch cancel.
+    max_batch: ClassVar[int] = 0
 
     def __init__(self, account: AccountConfig):
         self.account = account
@@ -127,6 +141,10 @@ class Venue(ABC):
     @abstractmethod
     def resync_clock(self, timeout: float) -> None:
         """Set `clock_offset_ms` from the venue's server time."""
+
+    def cancel_many(self, symbol: str, refs: Sequence[OrderRef], timeout: float) -> BatchReply:
+        """Cancel up to `max_batch` orders of one symbol in one call (optional)."""
+        raise NotImplementedError
 
     @property
     def session(self) -> requests.Session:

@@ -18,6 +18,8 @@ from urllib.parse import urlsplit, urlunsplit
 from requests import PreparedRequest
 from requests.auth import AuthBase
 
+from ordercancel.venues import wire
+
 _MAX_SAFE_INT = 2**53
 
 
@@ -34,7 +36,7 @@ def js_numbers(value: Any) -> Any:
 
 def compact_json(payload: Any) -> bytes:
     """The body bytes that are both signed and sent: no whitespace, UTF-8, JS number style."""
-    return json.dumps(js_numbers(payload), separators=(",", ":"), ensure_ascii=False).encode()
+    return wire.compact_json(js_numbers(payload))
 
 
 def sign(secret: str, message: str | bytes) -> str:

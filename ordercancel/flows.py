@@ -1,0 +1,196 @@
+"""What each request kind does with its venue. Venue-agnostic: venues speak `CancelReply`,
+`BatchReply`, `OrderState` and the error tree."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import replace
+
+from ordercancel.errors import PermanentError, RequestError, RetryableError, VenueError
+from ordercancel.events import Outcome, final_event
+from ordercancel.job import Job
+from ordercancel.outcomes import SUCCESS, ErrorCode, EventType, Kind, Status
+from ordercancel.venues import OrderRef
+
+
+def cancel_flow(job: Job) -> Outcome:
+    """One order: cancel, then settle anything the venue's answer left open by reading it back."""
+    ref = OrderRef(job.req.order_id or "", job.req.symbol)
+    job.venue.check_order_ref(ref)
+    try:
+        reply = job.call(lambda t: job.venue.cancel(ref, t), reserve=job.readback_reserve)
+    except RetryableError:
+        return settle(job, ref)
+    except VenueError as exc:  # permanent, or a clock that would not sync
+        return job.failed(exc)
+    if reply.acknowledged:
+        job.emit(
+            EventType.ACKNOWLEDGED, http_status=reply.http_status, venue_status=reply.venue_status
+        )
+        return settle(job, ref, acknowledged=True)
+    if reply.status is Status.ALREADY_CLOSED and job.tally.last_error is not None:
+        return settle(job, ref)  # closed, perhaps by our own unanswered attempt: read it back
+    assert reply.status is not None
+    return job.outcome(reply.status, http_status=reply.http_status, venue_status=reply.venue_status)
+
+
+def settle(
+    job: Job, ref: OrderRef, *, acknowledged: bool = False, cause: VenueError | None = None
+) -> Outcome:
+    """Read the order back until it is terminal or time runs out.
+
+    After an acknowledgement the cancel is pending, so an open order is polled again; after an
+    unsettled error an open order means the cancel did not happen (`failed`, `still_open`).
+    Anything not settled by the deadline is `unknown`: the order may still be open.
+    """
+    cause = cause or job.tally.last_error
+    polls = 0
+    while True:
+        try:
+            state = job.call(lambda t: job.venue.get_order(ref, t))
+        except PermanentError as exc:
+            return job.failed(exc, Status.UNKNOWN)
+        except VenueError as exc:
+            err = cause or exc
+            return job.failed(err, Status.UNKNOWN, f"not settled: {err}; read-back failed: {exc}")
+        status = state.phase.final_status
+        if status is not None:
+            return job.outcome(
+                status, http_status=state.http_status, venue_status=state.venue_status
+            )
+        if not acknowledged:
+            assert cause is not None
+            still_open = f"the order is still open after: {cause}"
+            return replace(job.failed(cause, error=still_open), error_code=ErrorCode.STILL_OPEN)
+        wait = min(0.5, 0.02 * 2**polls) * (0.5 + 0.5 * random.random())
+        polls += 1
+        if wait + 0.05 > job.deadline.remaining():
+            return job.outcome(
+                Status.UNKNOWN,
+                error_code=ErrorCode.TIMEOUT.value,
+                error="cancel acknowledged but the order was still open at the deadline",
+                venue_status=state.venue_status,
+            )
+        time.sleep(wait)
+
+
+def recheck(job: Job, ref: OrderRef) -> Outcome:
+    """An order a batch refused: usually it just closed on its own. Read it back; cancel it
+    alone if it is still open."""
+    try:
+        state = job.call(lambda t: job.venue.get_order(ref, t), reserve=job.readback_reserve)
+    except VenueError:
+        return cancel_flow(job)
+    status = state.phase.final_status
+    if status is None:
+        return cancel_flow(job)
+    return job.outcome(status, http_status=state.http_status, venue_status=state.venue_status)
+
+
+def batch_flow(job: Job) -> Outcome:
+    """Several orders of one symbol: the venue's batch cancel in chunks (or one cancel per order
+    where there is none), then every order settled and given its own final event."""
+    symbol, venue = job.req.symbol, job.venue
+    children = {oid: job.child(oid, symbol) for oid in dict.fromkeys(job.req.order_ids)}
+    earlier = job.rt.store.finals([c.req.request_id for c in children.values()])
+    statuses: Counter[str] = Counter(e["status"] for e in earlier.values() if e)
+    attempts = sum(int(e["attempts"] or 0) for e in earlier.values() if e)
+    work: list[tuple[Job, Callable[[], Outcome]]] = []
+    pending: list[Job] = []
+    for oid, child in children.items():
+        if earlier[child.req.request_id]:
+            continue  # settled by an earlier run of this request
+        try:
+            venue.check_order_ref(OrderRef(oid, symbol))
+        except RequestError as exc:
+            work.append((child, _const(Outcome(Status.REJECTED, exc.code, str(exc)))))
+            continue
+        pending.append(child)
+    if not venue.max_batch:
+        work += [(c, _bind(cancel_flow, c)) for c in pending]
+    for chunk in _chunks(pending, venue.max_batch):
+        work += _send_batch(job, chunk)
+    futures: list[Future[Outcome]] = [
+        job.rt.pool.submit(_finish_child, child, run) for child, run in work
+    ]
+    for future in futures:
+        outcome = future.result()
+        statuses[outcome.status.value] += 1
+        attempts += outcome.attempts
+    return _aggregate(job, statuses, attempts + job.tally.calls)
+
+
+def _send_batch(job: Job, chunk: list[Job]) -> list[tuple[Job, Callable[[], Outcome]]]:
+    refs = [OrderRef(c.req.order_id or "", c.req.symbol) for c in chunk]
+    assert job.req.symbol is not None
+    try:
+        reply = job.call(
+            lambda t: job.venue.cancel_many(job.req.symbol or "", refs, t),
+            reserve=job.readback_reserve,
+        )
+    except RetryableError as exc:  # unsettled for every order of the chunk
+        return [(c, _bind(settle, c, r, cause=exc)) for c, r in zip(chunk, refs, strict=True)]
+    except VenueError as exc:
+        return [(c, _const(c.failed(exc))) for c in chunk]
+    accepted = set(reply.accepted)
+    work: list[tuple[Job, Callable[[], Outcome]]] = []
+    for child, ref in zip(chunk, refs, strict=True):
+        if ref.order_id in accepted:
+            work.append((child, _bind(_confirm, child, ref, reply.http_status)))
+        else:
+            work.append((child, _bind(recheck, child, ref)))
+    return work
+
+
+def _confirm(job: Job, ref: OrderRef, http_status: int | None) -> Outcome:
+    job.emit(EventType.ACKNOWLEDGED, http_status=http_status, venue_status="batch success")
+    return settle(job, ref, acknowledged=True)
+
+
+def _finish_child(child: Job, run: Callable[[], Outcome]) -> Outcome:
+    try:
+        outcome = run()
+    except Exception as exc:  # a bug must not lose the order: it still gets its final
+        outcome = Outcome(
+            Status.FAILED, ErrorCode.INTERNAL, f"internal error: {type(exc).__name__}"
+        )
+    child.rt.store.finish(final_event(child.base, outcome))
+    return outcome
+
+
+def _aggregate(job: Job, statuses: Counter[str], attempts: int) -> Outcome:
+    total = sum(statuses.values())
+    closed = sum(n for status, n in statuses.items() if status in SUCCESS)
+    detail = {"orders": total, "closed": closed, "statuses": dict(sorted(statuses.items()))}
+    if closed == total:
+        return Outcome(Status.COMPLETED, attempts=attempts, detail=detail)
+    status = Status.FAILED if closed == 0 else Status.PARTIAL
+    return Outcome(
+        status,
+        ErrorCode.STILL_OPEN if closed else ErrorCode.VENUE_ERROR,
+        f"{total - closed} of {total} orders not known to be closed",
+        attempts=attempts,
+        detail=detail,
+    )
+
+
+def _chunks(items: list[Job], size: int) -> list[list[Job]]:
+    return [items[i : i + size] for i in range(0, len(items), size)] if size else []
+
+
+def _const(outcome: Outcome) -> Callable[[], Outcome]:
+    return lambda: outcome
+
+
+def _bind(fn: Callable[..., Outcome], *args: object, **kw: object) -> Callable[[], Outcome]:
+    return lambda: fn(*args, **kw)
+
+
+FLOWS: dict[Kind, Callable[[Job], Outcome]] = {
+    Kind.CANCEL: cancel_flow,
+    Kind.CANCEL_BATCH: batch_flow,
+}

@@ -1,0 +1,198 @@
+"""Ajaib Coin Exchange spot REST (venues/ajaib-spot.md). Orders are addressed by a numeric
+`order_id` and always with their `symbol`; URLs are lower-case."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ordercancel.config import AccountConfig, Secret, resolve_secret
+from ordercancel.errors import ConfigError, RequestError, VenueError
+from ordercancel.outcomes import ErrorCode, Status
+from ordercancel.venues.ajaib.auth import ENCODINGS, EcdsaAuth, load_private_key
+from ordercancel.venues.ajaib.errors import ALREADY_CLOSED, error_code, error_for
+from ordercancel.venues.base import BatchReply, CancelReply, OrderRef, OrderState, Phase, Venue
+
+PREFIX = "/coin/internal/v1"
+_ORDER_ID = re.compile(r"^[0-9]{1,19}$")  # int64
+_SYMBOL = re.compile(r"^[A-Z0-9]{1,16}_[A-Z0-9]{1,16}$")
+_PHASES = {
+    "NEW": Phase.OPEN, "OPEN": Phase.OPEN, "PARTIAL_FILLED": Phase.OPEN,
+    "PARTIALLY_FILLED": Phase.OPEN,  # the cancel page's spelling
+    "CANCELLED": Phase.CANCELED, "PARTIAL_CANCELLED": Phase.CANCELED,
+    "FILLED": Phase.FILLED,
+}  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True)
+class AjaibOptions:
+    api_key: Secret
+    private_key: Secret
+    key: ec.EllipticCurvePrivateKey  # parsed from private_key; repr hidden below
+    symbols: tuple[str, ...] = ()
+    signature_encoding: str = "base64-der"
+
+    def __repr__(self) -> str:
+        return (
+            f"AjaibOptions(api_key={self.api_key!r}, private_key={self.private_key!r}, "
+            f"symbols={self.symbols!r}, signature_encoding={self.signature_encoding!r})"
+        )
+
+
+class Ajaib(Venue):
+    name = "ajaib"
+    default_rate_limit = "10/1s"  # no published quota: a conservative default
+    max_batch = 100  # the docs set none; chunks keep one refused call small
+
+    @classmethod
+    def parse_options(
+        cls, account: str, table: Mapping[str, Any], env: Mapping[str, str]
+    ) -> AjaibOptions:
+        for key in table:
+            if key not in {"api_key", "private_key", "symbols", "signature_encoding"}:
+                raise ConfigError("unknown field for venue ajaib", account=account, field=key)
+        for key in ("api_key", "private_key"):
+            if key not in table:
+                raise ConfigError("is required", account=account, field=key)
+        api_key = resolve_secret(table["api_key"], account=account, field="api_key", env=env)
+        private = resolve_secret(
+            table["private_key"], account=account, field="private_key", env=env
+        )
+        try:
+            ec_key = load_private_key(private.reveal())
+        except (ValueError, TypeError) as exc:
+            # cryptography's messages name formats, never key material
+            raise ConfigError(
+                f"unusable key: {exc}", account=account, field="private_key"
+            ) from None
+        symbols = table.get("symbols", [])
+        if not isinstance(symbols, list) or not all(
+            isinstance(s, str) and _SYMBOL.match(s) for s in symbols
+        ):
+            raise ConfigError(
+                'must be a list of symbols like "BTC_USDT"', account=account, field="symbols"
+            )
+        encoding = table.get("signature_encoding", "base64-der")
+        if encoding not in ENCODINGS:
+            raise ConfigError(
+                f"must be one of {', '.join(ENCODINGS)}",
+                account=account,
+                field="signature_encoding",
+            )
+        return AjaibOptions(
+            api_key=api_key,
+            private_key=private,
+            key=ec_key,
+            symbols=tuple(symbols),
+            signature_encoding=encoding,
+        )
+
+    def __init__(self, account: AccountConfig):
+        super().__init__(account)
+        opts: AjaibOptions = self.options
+        self._auth = EcdsaAuth(
+            opts.api_key.reveal(), opts.key, opts.signature_encoding, self._now_ms
+        )
+        self._clock_lock = threading.Lock()
+        self._clock_synced = False
+
+    def _now_ms(self) -> int:
+        return int(time.time() * 1000) + self.clock_offset_ms
+
+    def check_order_ref(self, ref: OrderRef) -> None:
+        if not _ORDER_ID.match(ref.order_id) or int(ref.order_id) >= 2**63:
+            raise RequestError(
+                ErrorCode.INVALID_REQUEST,
+                "order_id: an ajaib order_id is a decimal integer (int64)",
+                field="order_id",
+            )
+        if ref.symbol is None:
+            raise RequestError(
+                ErrorCode.INVALID_REQUEST, "symbol: is required on ajaib", field="symbol"
+            )
+        if not _SYMBOL.match(ref.symbol):
+            raise RequestError(
+                ErrorCode.INVALID_REQUEST,
+                'symbol: an ajaib symbol looks like "BTC_USDT"',
+                field="symbol",
+            )
+
+    def _call(
+        self, method: str, path: str, timeout: float, *, settles: bool = False, **kw: Any
+    ) -> tuple[int, Any]:
+        """A signed call; returns (status, body) for 2xx, and for a settled cancel answer
+        (404, `order_already_closed`) when `settles`."""
+        if not self._clock_synced:  # invalid_client also covers a skewed clock: sync first
+            with self._clock_lock:
+                if not self._clock_synced:
+                    self.resync_clock(timeout)
+        resp = self.send(method, PREFIX + path, timeout, auth=self._auth, **kw)
+        try:
+            body = resp.json()
+        except ValueError:
+            body = resp.text[:200]
+        if resp.ok:
+            return resp.status_code, body
+        if settles and (resp.status_code == 404 or error_code(body) == ALREADY_CLOSED):
+            return resp.status_code, body
+        raise error_for(resp.status_code, body)
+
+    def cancel(self, ref: OrderRef, timeout: float) -> CancelReply:
+        """`DELETE /coin/internal/v1/order?order_id=&symbol=`: 200 `CANCEL_SENT` is only an
+        acknowledgement; the caller confirms by reading the order."""
+        params = {"order_id": ref.order_id, "symbol": ref.symbol}
+        status, body = self._call("DELETE", "/order", timeout, settles=True, params=params)
+        return _settled(status, body) or CancelReply(None, status, _field(body, "status"))
+
+    def cancel_many(self, symbol: str, refs: Sequence[OrderRef], timeout: float) -> BatchReply:
+        """`DELETE /coin/internal/v1/order/batch`, body `{"order_ids": [...], "symbol": ...}`.
+        Not atomic: both `success` and `fail` are read."""
+        body = {"order_ids": [int(r.order_id) for r in refs], "symbol": symbol}
+        status, answer = self._call("DELETE", "/order/batch", timeout, json=body)
+        answer = answer if isinstance(answer, Mapping) else {}
+        success = tuple(str(i) for i in answer.get("success") or [])
+        fail = tuple(str(i) for i in answer.get("fail") or [])
+        sent = {r.order_id for r in refs}
+        # an id the venue did not mention is treated as refused: it is read back either way
+        missing = tuple(sorted(sent - set(success) - set(fail)))
+        return BatchReply(accepted=success, refused=fail + missing, http_status=status)
+
+    def get_order(self, ref: OrderRef, timeout: float) -> OrderState:
+        """`GET /coin/internal/v1/order?order_id=&symbol=`."""
+        params = {"order_id": ref.order_id, "symbol": ref.symbol}
+        status, body = self._call("GET", "/order", timeout, settles=True, params=params)
+        if status == 404:
+            return OrderState(Phase.NOT_FOUND, 404, "not_found")
+        venue_status = _field(body, "status") or ""
+        return OrderState(_PHASES.get(venue_status.upper(), Phase.CLOSED), status, venue_status)
+
+    def resync_clock(self, timeout: float) -> None:
+        """`GET /coin/internal/v1/public/time` -> `{"timezone": "UTC", "timestamp": ms}`."""
+        sent = time.time() * 1000
+        resp = self.send("GET", PREFIX + "/public/time", timeout)
+        received = time.time() * 1000
+        try:
+            server_ms = int(resp.json()["timestamp"])
+        except (ValueError, KeyError, TypeError):
+            raise VenueError("server time unreadable", http_status=resp.status_code) from None
+        self.clock_offset_ms = int(server_ms - (sent + received) / 2)
+        self._clock_synced = True
+
+
+def _field(body: Any, name: str) -> str | None:
+    value = body.get(name) if isinstance(body, Mapping) else None
+    return None if value is None else str(value)[:100]
+
+
+def _settled(status: int, body: Any) -> CancelReply | None:
+    if status == 404:
+        return CancelReply(Status.NOT_FOUND, 404, "not_found")
+    if error_code(body) == ALREADY_CLOSED:
+        return CancelReply(Status.ALREADY_CLOSED, status, ALREADY_CLOSED)
+    return None
