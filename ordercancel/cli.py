@@ -21,7 +21,7 @@ from ordercancel.events import Event
 from ordercancel.outcomes import SUCCESS
 
 if TYPE_CHECKING:
-    from ordercancel.client import Client
+    from ordercancel.client import Client, Ticket
 
 EXIT_OK, EXIT_STATUS, EXIT_USAGE, EXIT_NO_FINAL = 0, 1, 2, 3
 
@@ -66,8 +66,7 @@ def _client(settings: Settings) -> Client:
 
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
-    client = _client(settings)
-    ticket = client.cancel(
+    ticket = _client(settings).cancel(
         args.account,
         args.order_id,
         symbol=args.symbol,
@@ -75,6 +74,11 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
         deadline_ms=args.deadline_ms,
         reason=args.reason,
     )
+    return _finish(ticket, args)
+
+
+def _finish(ticket: Ticket, args: argparse.Namespace) -> int:
+    """Print the request id, or with --wait the final event; the exit code per CONTRACT §7."""
     if args.wait is None:
         print(json.dumps({"request_id": ticket.request_id}) if args.json else ticket.request_id)
         return EXIT_OK
@@ -85,6 +89,18 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_NO_FINAL
     _print_event(event, args.json)
     return _exit_for(event)
+
+
+def cmd_cancel_batch(args: argparse.Namespace, settings: Settings) -> int:
+    ticket = _client(settings).cancel_batch(
+        args.account,
+        args.order_ids,
+        symbol=args.symbol,
+        idempotency_key=args.key,
+        deadline_ms=args.deadline_ms,
+        reason=args.reason,
+    )
+    return _finish(ticket, args)
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
@@ -150,6 +166,14 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     return up(settings, with_sim=args.sim)
 
 
+def _request_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--key", help="idempotency key")
+    p.add_argument("--deadline-ms", type=int)
+    p.add_argument("--reason")
+    p.add_argument("--wait", type=float, metavar="SEC", help="wait for the final event")
+    p.add_argument("--json", action="store_true")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ordercancel", description="Cancel orders on crypto venues, verified."
@@ -179,6 +203,9 @@ def parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, metavar="N", help="seed N open orders per account"
     )
     sim.add_argument("--zebpay-limit", default="180/60s", help="ZebPay budget per client IP")
+    sim.add_argument(
+        "--ajaib-cancel-delay-ms", type=float, default=50.0, help="until an Ajaib cancel completes"
+    )
     for name in ("latency-ms", "error-rate", "timeout-rate", "reset-rate"):
         sim.add_argument(f"--{name}", type=float, default=0.0)
     sim.set_defaults(func=cmd_sim)
@@ -187,12 +214,15 @@ def parser() -> argparse.ArgumentParser:
     cancel.add_argument("account")
     cancel.add_argument("order_id")
     cancel.add_argument("--symbol")
-    cancel.add_argument("--key", help="idempotency key")
-    cancel.add_argument("--deadline-ms", type=int)
-    cancel.add_argument("--reason")
-    cancel.add_argument("--wait", type=float, metavar="SEC", help="wait for the final event")
-    cancel.add_argument("--json", action="store_true")
+    _request_options(cancel)
     cancel.set_defaults(func=cmd_cancel)
+
+    batch = sub.add_parser("cancel-batch", help="cancel several orders of one symbol")
+    batch.add_argument("account")
+    batch.add_argument("order_ids", nargs="+", metavar="ORDER_ID")
+    batch.add_argument("--symbol", required=True)
+    _request_options(batch)
+    batch.set_defaults(func=cmd_cancel_batch)
 
     status = sub.add_parser("status", help="latest known state of a request")
     status.add_argument("request_id")

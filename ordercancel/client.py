@@ -86,6 +86,31 @@ class Client:
             }
         )
 
+    def cancel_batch(
+        self,
+        account: str,
+        order_ids: list[str],
+        *,
+        symbol: str,
+        idempotency_key: str | None = None,
+        deadline_ms: int | None = None,
+        reason: str | None = None,
+        request_id: str | None = None,
+    ) -> Ticket:
+        """Cancel several orders of one symbol; each gets its own final event (`parent_id`)."""
+        return self.submit(
+            {
+                "kind": Kind.CANCEL_BATCH.value,
+                "account": account,
+                "order_ids": list(order_ids),
+                "symbol": symbol,
+                "idempotency_key": idempotency_key,
+                "deadline_ms": deadline_ms,
+                "reason": reason,
+                "request_id": request_id,
+            }
+        )
+
     def status(self, request_id: str) -> Event | None:
         """The request's final event, else its latest event, else None."""
         return self.store.status(request_id)

@@ -13,11 +13,16 @@ from typing import Any
 
 from ordercancel.client import Client
 from ordercancel.config import Settings
+from ordercancel.events import Event
 from ordercancel.sim.admin import SimAdmin
 from ordercancel.stack import Stack
 from ordercancel.stats import percentile
 
-SYMBOLS = ("BTCUSDT", "ETHUSDT")
+#: per venue: the symbols seeded, and the venue's own word for a cancelled order
+VENUES = {
+    "zebpay": ("zebpay-main", ("BTCUSDT", "ETHUSDT"), {"canceled"}),
+    "ajaib": ("ajaib-main", ("BTC_USDT", "ETH_USDT"), {"CANCELLED", "PARTIAL_CANCELLED"}),
+}
 
 
 def _say(quiet: bool, text: str) -> None:
@@ -25,8 +30,30 @@ def _say(quiet: bool, text: str) -> None:
         print(text, flush=True)
 
 
+def _cancel_all_orders(client: Client, venue: str, ids: list[str]) -> list[Event]:
+    """Cancel seeded orders: one request per order, except on a venue with batch cancels,
+    where the second half of each symbol's orders goes as one `cancel_batch`."""
+    account, symbols, _ = VENUES[venue]
+    singles, batches = [], []
+    for n, symbol in enumerate(symbols):
+        mine = ids[n :: len(symbols)]
+        half = len(mine) // 2 if venue == "ajaib" else len(mine)
+        singles += [
+            client.cancel(account, oid, symbol=symbol, reason="demo") for oid in mine[:half]
+        ]
+        if mine[half:]:
+            batches.append((client.cancel_batch(account, mine[half:], symbol=symbol), mine[half:]))
+    finals = [t.wait(30) for t in singles]
+    for ticket, order_ids in batches:
+        ticket.wait(30)
+        children = client.store.finals([f"{ticket.request_id}:{oid}" for oid in order_ids])
+        finals += [e for e in children.values() if e]
+    return finals
+
+
 def run(*, orders: int, as_json: bool, redis_url: str | None) -> int:
-    """Seed open orders on the simulated venue, cancel every one through a worker, verify."""
+    """Seed open orders on both simulated venues, cancel every one through a worker, verify
+    at the venue."""
     if not 1 <= orders <= 170:
         print(
             "ordercancel: --orders must be 1..170 (one by one under ZebPay's 180/60s budget)",
@@ -36,60 +63,53 @@ def run(*, orders: int, as_json: bool, redis_url: str | None) -> int:
     quiet = as_json
     prefix = "ordercancel" if redis_url is None else f"ordercancel-demo-{secrets.token_hex(4)}"
     started = time.monotonic()
+    report: dict[str, Any] = {}
     with Stack(redis_url=redis_url, prefix=prefix) as stack:
-        _say(
-            quiet, f"redis     {'embedded at ' + stack.redis_url if redis_url is None else 'given'}"
-        )
+        where = "embedded at " + stack.redis_url if redis_url is None else "given"
+        _say(quiet, f"redis     {where}")
         _say(quiet, f"simulator {stack.sim_url}")
         _say(quiet, "worker    ready (urgent + routine nodes)")
         admin, client = SimAdmin(stack.sim_url), Client(stack.settings)
-        account = "zebpay-main"
-        ids = admin.seed("zebpay", account, [{"symbol": SYMBOLS[i % 2]} for i in range(orders)])
-        _say(quiet, f"seeded    {len(ids)} open orders on zebpay ({', '.join(SYMBOLS)})")
-        t0 = time.monotonic()
-        tickets = [
-            client.cancel(account, oid, symbol=SYMBOLS[i % 2], reason="demo")
-            for i, oid in enumerate(ids)
-        ]
-        finals = []
-        step = max(1, len(tickets) // 5)
-        for i, ticket in enumerate(tickets, 1):
-            finals.append(ticket.wait(30))
-            if i % step == 0 or i == len(tickets):
-                _say(quiet, f"progress  {i}/{len(tickets)} final")
-        elapsed = time.monotonic() - t0
-        still_open = [
-            o["clientOrderId"] for o in admin.orders("zebpay", account) if o["status"] != "canceled"
-        ]
+        for venue, (account, symbols, cancelled) in VENUES.items():
+            specs = [{"symbol": symbols[i % len(symbols)]} for i in range(orders)]
+            ids = admin.seed(venue, account, specs)
+            _say(quiet, f"{venue:<9} seeded {len(ids)} open orders ({', '.join(symbols)})")
+            t0 = time.monotonic()
+            finals = _cancel_all_orders(client, venue, ids)
+            elapsed = time.monotonic() - t0
+            left = [o for o in admin.orders(venue, account) if o["status"] not in cancelled]
+            latencies = [int(e["latency_ms"]) for e in finals]
+            report[venue] = {
+                "orders": len(ids),
+                "statuses": dict(Counter(e["status"] for e in finals)),
+                "latency_ms": {
+                    "p50": percentile(latencies, 50),
+                    "p99": percentile(latencies, 99),
+                    "max": max(latencies, default=0),
+                },
+                "seconds": round(elapsed, 3),
+                "open_at_venue_after": len(left),
+            }
+            _say(quiet, f"{venue:<9} {len(finals)}/{len(ids)} final in {elapsed:.2f}s")
         client.close()
         if redis_url is not None:
             stack.stop_worker()
             stack.drop_keys()
-    counts = Counter(e["status"] for e in finals)
-    latencies = [int(e["latency_ms"]) for e in finals]
-    summary: dict[str, Any] = {
-        "orders": orders,
-        "statuses": dict(counts),
-        "latency_ms": {
-            "p50": percentile(latencies, 50),
-            "p99": percentile(latencies, 99),
-            "max": max(latencies),
-        },
-        "cancel_seconds": round(elapsed, 3),
-        "open_at_venue_after": len(still_open),
-        "total_seconds": round(time.monotonic() - started, 3),
-    }
-    ok = counts.get("canceled", 0) == orders and not still_open
-    summary["ok"] = ok
+    ok = all(
+        r["statuses"] == {"canceled": r["orders"]} and r["open_at_venue_after"] == 0
+        for r in report.values()
+    )
+    summary = {"venues": report, "ok": ok, "total_seconds": round(time.monotonic() - started, 3)}
     if as_json:
         print(json.dumps(summary, sort_keys=True))
     else:
         print("summary")
-        for status, n in sorted(counts.items()):
-            print(f"  {status:<15} {n}")
-        lat = summary["latency_ms"]
-        print(f"  latency ms      p50 {lat['p50']:.0f}  p99 {lat['p99']:.0f}  max {lat['max']:.0f}")
-        print(f"  open at venue   {len(still_open)}")
+        for venue, r in report.items():
+            lat = r["latency_ms"]
+            statuses = ", ".join(f"{s} {n}" for s, n in sorted(r["statuses"].items()))
+            print(f"  {venue:<8} {statuses}; open at venue {r['open_at_venue_after']}")
+            p50, p99, top = lat["p50"], lat["p99"], lat["max"]
+            print(f"  {'':<8} latency ms p50 {p50:.0f}  p99 {p99:.0f}  max {top:.0f}")
         print(f"  {'OK: every order cancelled and verified at the venue' if ok else 'NOT OK'}")
     return 0 if ok else 1
 

@@ -121,7 +121,7 @@ def batch_flow(job: Job) -> Outcome:
         outcome = future.result()
         statuses[outcome.status.value] += 1
         attempts += outcome.attempts
-    return _aggregate(job, statuses, attempts + job.tally.calls)
+    return _aggregate(job, statuses, attempts + job.calls)
 
 
 def _send_batch(job: Job, chunk: list[Job]) -> list[tuple[Job, Callable[[], Outcome]]]:

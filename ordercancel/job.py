@@ -21,6 +21,8 @@ class Job:
     def __init__(self, req: Request, rt: Runtime, venue: Venue, deadline: Deadline):
         self.req, self.rt, self.venue, self.deadline = req, rt, venue, deadline
         self.tally = Tally()
+        self._calls = 0  # venue HTTP calls made for this request, before the current call
+        self._mark: int | None = None  # the venue's call count when the current call began
         self.base = request_fields(req)
 
     def child(self, order_id: str, symbol: str | None) -> Job:
@@ -45,15 +47,26 @@ class Job:
 
     def call(self, op: Callable[[float], T], *, reserve: float = 0.0) -> T:
         """Call the venue with retries inside the deadline (see `retry.call_with_retry`)."""
-        return call_with_retry(
-            op,
-            deadline=self.deadline,
-            max_timeout=self.venue.account.timeout_s,
-            tally=self.tally,
-            resync=self.venue.resync_clock,
-            on_retry=self._retrying,
-            reserve=reserve,
-        )
+        self._mark = self.venue.calls_made()
+        try:
+            return call_with_retry(
+                op,
+                deadline=self.deadline,
+                max_timeout=self.venue.account.timeout_s,
+                tally=self.tally,
+                resync=self.venue.resync_clock,
+                on_retry=self._retrying,
+                reserve=reserve,
+            )
+        finally:
+            self._calls = self.calls
+            self._mark = None
+
+    @property
+    def calls(self) -> int:
+        """Venue HTTP calls made for this request so far (the events' `attempts`)."""
+        running = 0 if self._mark is None else self.venue.calls_made() - self._mark
+        return self._calls + running
 
     def _retrying(self, exc: VenueError, wait: float) -> None:
         self.emit(
@@ -66,10 +79,10 @@ class Job:
         )
 
     def emit(self, kind: EventType, **values: Any) -> None:
-        self.rt.store.emit(make_event(self.base, kind, attempts=self.tally.calls, **values))
+        self.rt.store.emit(make_event(self.base, kind, attempts=self.calls, **values))
 
     def outcome(self, status: Status, **kw: Any) -> Outcome:
-        return Outcome(status, attempts=self.tally.calls, **kw)
+        return Outcome(status, attempts=self.calls, **kw)
 
     def failed(
         self, exc: VenueError, status: Status = Status.FAILED, error: str | None = None

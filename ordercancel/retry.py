@@ -37,9 +37,8 @@ class Deadline:
 
 @dataclass
 class Tally:
-    """Venue calls made for one request, and the last error seen."""
+    """What the retry loop saw of one request: the last error."""
 
-    calls: int = 0
     last_error: VenueError | None = None
 
 
@@ -66,7 +65,6 @@ def call_with_retry(
         budget = deadline.remaining() - reserve
         if budget < MIN_CALL_S:
             raise tally.last_error or VenueTimeout("deadline reached before the venue was called")
-        tally.calls += 1
         try:
             return op(min(max_timeout, budget))
         except ClockSkew as exc:
@@ -75,7 +73,6 @@ def call_with_retry(
                 raise
             resyncs += 1
             on_retry(exc, 0.0)
-            tally.calls += 1
             try:
                 resync(min(max_timeout, max(MIN_CALL_S, deadline.remaining() - reserve)))
             except RetryableError as sync_exc:

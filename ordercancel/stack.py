@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -16,12 +17,24 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from ordercancel.config import Settings
 from ordercancel.embedded import EmbeddedRedis
 from ordercancel.keys import Keys
 from ordercancel.sim import SimServer, make_server
 from ordercancel.sim.admin import SimAdmin
 from ordercancel.store import BLOCK_SLICE_S, connect
+
+
+def new_ec_key_pem() -> str:
+    """A fresh ECDSA P-256 private key (PKCS#8 PEM), as an Ajaib user would generate."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return pem.decode()
 
 
 def sim_accounts(sim_url: str) -> dict[str, dict[str, Any]]:
@@ -32,6 +45,13 @@ def sim_accounts(sim_url: str) -> dict[str, dict[str, Any]]:
             "base_url": sim_url,
             "api_key": "zk_" + secrets.token_hex(8),
             "api_secret": secrets.token_hex(24),
+        },
+        "ajaib-main": {
+            "venue": "ajaib",
+            "base_url": sim_url,
+            "api_key": "ak_" + secrets.token_hex(8),
+            "private_key": new_ec_key_pem(),
+            "symbols": ["BTC_USDT", "ETH_USDT"],
         },
     }
 
@@ -46,7 +66,7 @@ def toml(data: Mapping[str, Any]) -> str:
             return str(v)
         if isinstance(v, list):
             return "[" + ", ".join(value(x) for x in v) + "]"
-        return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return json.dumps(str(v), ensure_ascii=False)  # valid as a TOML basic string
 
     lines: list[str] = []
 

@@ -28,12 +28,10 @@ class SimAdmin:
         self._post(f"/_sim/{venue}/accounts", account)
 
     def register_account(self, config: AccountConfig) -> None:
-        """Register an ordercancel account's credentials, as the venue would have issued them."""
-        secrets = {k: v.reveal() for k, v in vars(config.options).items() if hasattr(v, "reveal")}
-        extra = {}
-        if getattr(config.options, "subaccount_id", None):
-            extra["subaccounts"] = [config.options.subaccount_id]
-        self.register(config.venue, name=config.name, **secrets, **extra)
+        """Register an ordercancel account, as the venue would have issued its credentials."""
+        from ordercancel.sim import REGISTRATION
+
+        self.register(config.venue, **REGISTRATION[config.venue](config))
 
     def seed(self, venue: str, account: str, orders: list[dict[str, Any]]) -> list[str]:
         return list(

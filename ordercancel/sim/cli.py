@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 
 from ordercancel.config import RateLimit, Settings
-from ordercancel.sim import make_server
+from ordercancel.sim import REGISTRATION, make_server
 from ordercancel.sim.faults import Faults
+
+SEED_SYMBOLS = {"zebpay": ("BTCUSDT", "ETHUSDT"), "ajaib": ("BTC_USDT", "ETH_USDT")}
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -22,15 +24,11 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.register:
         for account in settings.accounts.values():
-            venue = server.venues.get(account.venue)
-            if venue is None:
-                continue
-            secrets = {
-                k: v.reveal() for k, v in vars(account.options).items() if hasattr(v, "reveal")
-            }
-            venue.register(name=account.name, **secrets)  # type: ignore[attr-defined]
-            symbols = ("BTCUSDT", "ETHUSDT")
-            venue.seed(account.name, [{"symbol": symbols[i % 2]} for i in range(args.seed)])  # type: ignore[attr-defined]
+            venue = server.venues[account.venue]
+            venue.register(**REGISTRATION[account.venue](account))
+            symbols = SEED_SYMBOLS[account.venue]
+            specs = [{"symbol": symbols[i % len(symbols)]} for i in range(args.seed)]
+            venue.seed(account.name, specs)
             print(
                 f"registered {account.name} ({account.venue}), {args.seed} open orders", flush=True
             )

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ordercancel.config import AccountConfig
 from ordercancel.sim.core import Clock, Handler, SimRequest, SimResponse
 from ordercancel.sim.faults import RATE_LIMIT, Faults
 
@@ -36,6 +37,18 @@ def envelope(status: int, description: str, data: Any = None) -> SimResponse:
             "customMessage": ["OK" if status < 400 else description],
         },
     )
+
+
+def registration(account: AccountConfig) -> dict[str, Any]:
+    """What the venue holds for an ordercancel account: its key and secret, or its JWT."""
+    opts = account.options
+    held: dict[str, Any] = {"name": account.name}
+    for name in ("api_key", "api_secret", "jwt"):
+        if getattr(opts, name) is not None:
+            held[name] = getattr(opts, name).reveal()
+    if opts.subaccount_id:
+        held["subaccounts"] = [opts.subaccount_id]
+    return held
 
 
 @dataclass

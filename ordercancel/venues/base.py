@@ -146,6 +146,10 @@ class Venue(ABC):
         """Cancel up to `max_batch` orders of one symbol in one call (optional)."""
         raise NotImplementedError
 
+    def calls_made(self) -> int:
+        """HTTP calls this thread has sent to the venue (attempts are counted from this)."""
+        return int(getattr(self._local, "calls", 0))
+
     @property
     def session(self) -> requests.Session:
         """This thread's HTTP session: kept-alive connections, no hidden retries, TLS verified."""
@@ -165,6 +169,7 @@ class Venue(ABC):
         Messages name the failure's type only: request URLs and headers stay out of errors.
         """
         url = self.account.base_url + path
+        self._local.calls = getattr(self._local, "calls", 0) + 1
         try:
             return self.session.request(
                 method, url, timeout=(min(timeout, _CONNECT_TIMEOUT_S), timeout), **kwargs

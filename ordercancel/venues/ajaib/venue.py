@@ -128,11 +128,16 @@ class Ajaib(Venue):
     ) -> tuple[int, Any]:
         """A signed call; returns (status, body) for 2xx, and for a settled cancel answer
         (404, `order_already_closed`) when `settles`."""
-        if not self._clock_synced:  # invalid_client also covers a skewed clock: sync first
+        if not self._clock_synced:  # sync before the first signed call
             with self._clock_lock:
                 if not self._clock_synced:
                     self.resync_clock(timeout)
         resp = self.send(method, PREFIX + path, timeout, auth=self._auth, **kw)
+        if resp.status_code in (401, 403):
+            # `invalid_client` also means "timestamp out of window": re-sync once and repeat
+            # before calling it an auth failure.
+            self.resync_clock(timeout)
+            resp = self.send(method, PREFIX + path, timeout, auth=self._auth, **kw)
         try:
             body = resp.json()
         except ValueError:

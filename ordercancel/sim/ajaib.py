@@ -1,0 +1,317 @@
+"""Ajaib Coin Exchange spot, simulated to its documented contract (venues/ajaib-spot.md).
+
+Verifies ECDSA P-256 signatures against registered public keys (in the account's encoding),
+the timestamp window and lower-case URLs. A cancel answers `CANCEL_SENT` and completes after
+`cancel_delay_ms`; an order seeded with `fill_on_cancel` fills instead, and one seeded with
+`batch_fail` is refused by batch cancels while staying open.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from ordercancel.config import AccountConfig
+from ordercancel.sim.core import Clock, Handler, SimRequest, SimResponse
+from ordercancel.sim.faults import RATE_LIMIT, Faults
+
+PREFIX = "/coin/internal/v1"
+OPEN = {"NEW", "OPEN", "PARTIAL_FILLED"}
+TIMESTAMP_WINDOW_MS = 10_000
+DEFAULT_SYMBOLS = ("BTC_USDT", "ETH_USDT", "SOL_USDT", "XRP_USDT", "DOGE_USDT")
+
+
+def error(status: int, code: str) -> SimResponse:
+    return SimResponse(status, {"error": code})
+
+
+@dataclass
+class Account:
+    name: str
+    api_key: str
+    public_key: str  # PEM
+    signature_encoding: str = "base64-der"
+    _key: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self._key = serialization.load_pem_public_key(self.public_key.encode())
+
+    def verify(self, signature: str, message: bytes) -> bool:
+        try:
+            if self.signature_encoding == "hex-der":
+                der = bytes.fromhex(signature)
+            elif self.signature_encoding == "base64-raw":
+                raw = base64.b64decode(signature, validate=True)
+                if len(raw) != 64:
+                    return False
+                der = encode_dss_signature(int.from_bytes(raw[:32]), int.from_bytes(raw[32:]))
+            else:
+                der = base64.b64decode(signature, validate=True)
+            self._key.verify(der, message, ec.ECDSA(hashes.SHA256()))
+            return True
+        except (InvalidSignature, ValueError):
+            return False
+
+
+def registration(account: AccountConfig) -> dict[str, Any]:
+    """What the venue holds for an ordercancel account: the API key and the public key."""
+    opts = account.options
+    public = opts.key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return {
+        "name": account.name,
+        "api_key": opts.api_key.reveal(),
+        "public_key": public.decode(),
+        "signature_encoding": opts.signature_encoding,
+    }
+
+
+class AjaibSim:
+    name = "ajaib"
+
+    def __init__(self, clock: Clock, *, cancel_delay_ms: float = 50.0):
+        self.clock = clock
+        self.cancel_delay_ms = cancel_delay_ms
+        self.symbols = list(DEFAULT_SYMBOLS)
+        self.accounts: dict[str, Account] = {}
+        self.orders: dict[str, dict[int, dict[str, Any]]] = {}  # account -> order_id -> order
+        self._ids = itertools.count(7_000_000_001)
+        self._lock = threading.Lock()
+        self._routes: dict[tuple[str, str], tuple[str, Handler]] = {
+            ("DELETE", PREFIX + "/order"): ("ajaib.cancel", self.cancel),
+            ("DELETE", PREFIX + "/order/batch"): ("ajaib.cancel_batch", self.cancel_batch),
+            ("DELETE", PREFIX + "/order/open"): ("ajaib.cancel_open", self.cancel_open),
+            ("GET", PREFIX + "/order"): ("ajaib.get_order", self.get_order),
+            ("GET", PREFIX + "/order/open"): ("ajaib.open_orders", self.open_orders),
+            ("GET", PREFIX + "/public/exchange-info"): ("ajaib.exchange_info", self.exchange_info),
+            ("GET", PREFIX + "/public/time"): ("ajaib.time", self.server_time),
+        }
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def route(self, method: str, path: str) -> tuple[str, Handler] | None:
+        return self._routes.get((method, path))  # case-sensitive: upper-case paths are 404
+
+    def account_of(self, req: SimRequest) -> str | None:
+        key = req.headers.get("X-API-KEY")
+        return next((a.name for a in list(self.accounts.values()) if a.api_key == key), None)
+
+    def rate_limit(self, req: SimRequest) -> SimResponse | None:
+        return None  # no published quota; 429s come from fault injection
+
+    def fault_response(self, kind: str, faults: Faults) -> SimResponse:
+        if kind == RATE_LIMIT:
+            return error(429, "too_many_requests")  # no rate-limit headers, as documented
+        return error(faults.error_status, "api_error")
+
+    def reset(self, everything: bool) -> None:
+        if everything:
+            with self._lock:
+                self.accounts.clear()
+                self.orders.clear()
+
+    def _authenticate(self, req: SimRequest) -> Account | SimResponse:
+        account = self.accounts.get(self.account_of(req) or "")
+        if account is None:
+            return error(401, "invalid_client")
+        ts = req.headers.get("X-TIMESTAMP", "")
+        if not ts.isdigit() or abs(self.clock.now_ms() - int(ts)) > TIMESTAMP_WINDOW_MS:
+            return error(401, "invalid_client")
+        message = f"{ts}{req.method}{req.path}{req.query}".encode() + req.body
+        if not account.verify(req.headers.get("X-SIGNATURE", ""), message):
+            return error(401, "invalid_client")
+        return account
+
+    def _advance(self, order: dict[str, Any]) -> dict[str, Any]:
+        """Complete a pending cancel whose time has come (called under the lock)."""
+        due = order.get("_cancel_at")
+        if due is not None and self.clock.now_ms() >= due:
+            if order.get("_fill_on_cancel"):
+                order["status"], order["executed_quantity"] = "FILLED", order["quantity"]
+            elif float(order["executed_quantity"]) > 0:
+                order["status"] = "PARTIAL_CANCELLED"
+            else:
+                order["status"] = "CANCELLED"
+            order["updated_at"] = self.clock.now_ms()
+            order["_cancel_at"] = None
+        return order
+
+    def _book(self, account: Account) -> dict[int, dict[str, Any]]:
+        return self.orders.setdefault(account.name, {})
+
+    def _request_cancel(self, order: dict[str, Any]) -> bool:
+        """Queue a cancel of an open order; False when it is closed."""
+        self._advance(order)
+        if order["status"] not in OPEN:
+            return False
+        if order.get("_cancel_at") is None:
+            order["_cancel_at"] = self.clock.now_ms() + self.cancel_delay_ms
+        return True
+
+    # -- venue routes ------------------------------------------------------------------------
+
+    def cancel(self, req: SimRequest) -> SimResponse:
+        auth = self._authenticate(req)
+        if isinstance(auth, SimResponse):
+            return auth
+        params = req.params()
+        if not params.get("order_id", "").isdigit() or not params.get("symbol"):
+            return error(400, "invalid_request")
+        with self._lock:
+            order = self._book(auth).get(int(params["order_id"]))
+            if order is None or order["symbol"] != params["symbol"]:
+                return error(404, "not_found")
+            if not self._request_cancel(order):
+                return error(400, "order_already_closed")
+        return SimResponse(200, {"status": "CANCEL_SENT"})
+
+    def cancel_batch(self, req: SimRequest) -> SimResponse:
+        auth = self._authenticate(req)
+        if isinstance(auth, SimResponse):
+            return auth
+        body = req.json()
+        ids, symbol = body.get("order_ids"), body.get("symbol")
+        if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids) or not symbol:
+            return error(400, "invalid_request")
+        success: list[int] = []
+        fail: list[int] = []
+        with self._lock:
+            book = self._book(auth)
+            for order_id in ids:
+                order = book.get(order_id)
+                ok = (
+                    order is not None
+                    and order["symbol"] == symbol
+                    and not order.get("_batch_fail")
+                    and self._request_cancel(order)
+                )
+                (success if ok else fail).append(order_id)
+        return SimResponse(200, {"success": success, "fail": fail})
+
+    def cancel_open(self, req: SimRequest) -> SimResponse:
+        auth = self._authenticate(req)
+        if isinstance(auth, SimResponse):
+            return auth
+        symbol = req.params().get("symbol")
+        if not symbol:
+            return error(400, "invalid_request")
+        success: list[int] = []
+        fail: list[int] = []
+        with self._lock:
+            for order in self._book(auth).values():
+                if order["symbol"] == symbol and self._advance(order)["status"] in OPEN:
+                    ok = self._request_cancel(order)
+                    (success if ok else fail).append(order["order_id"])
+        return SimResponse(200, {"success": success, "fail": fail})
+
+    def get_order(self, req: SimRequest) -> SimResponse:
+        auth = self._authenticate(req)
+        if isinstance(auth, SimResponse):
+            return auth
+        params = req.params()
+        if not params.get("order_id", "").isdigit():
+            return error(400, "invalid_request")
+        with self._lock:
+            order = self._book(auth).get(int(params["order_id"]))
+            if order is None or order["symbol"] != params.get("symbol"):
+                return error(404, "not_found")
+            return SimResponse(200, _public(self._advance(order)))
+
+    def open_orders(self, req: SimRequest) -> SimResponse:
+        """Newest first; `from_order_id` is an inclusive cursor going back in time."""
+        auth = self._authenticate(req)
+        if isinstance(auth, SimResponse):
+            return auth
+        params = req.params()
+        symbol = params.get("symbol")
+        if not symbol:
+            return error(400, "invalid_request")
+        limit = min(max(int(params.get("limit", 100)), 1), 500)
+        start = int(params["from_order_id"]) if params.get("from_order_id") else None
+        with self._lock:
+            items = sorted(
+                (
+                    _public(o)
+                    for o in self._book(auth).values()
+                    if o["symbol"] == symbol
+                    and self._advance(o)["status"] in OPEN
+                    and (start is None or o["order_id"] <= start)
+                ),
+                key=lambda o: -o["order_id"],
+            )
+        return SimResponse(200, items[:limit])
+
+    def exchange_info(self, req: SimRequest) -> SimResponse:
+        return SimResponse(
+            200,
+            {
+                "symbols": [
+                    {"symbol": s, "base_precision": 8, "quote_precision": 2} for s in self.symbols
+                ]
+            },
+        )
+
+    def server_time(self, req: SimRequest) -> SimResponse:
+        return SimResponse(200, {"timezone": "UTC", "timestamp": self.clock.now_ms()})
+
+    # -- admin (/_sim/ajaib/<action>) --------------------------------------------------------
+
+    def admin(self, req: SimRequest, action: str) -> SimResponse:
+        data = req.json() if req.method == "POST" else {}
+        if action == "accounts" and req.method == "POST":
+            return SimResponse(200, {"account": self.register(**data)})
+        if action == "orders" and req.method == "POST":
+            return SimResponse(200, {"orders": self.seed(data["account"], data["orders"])})
+        if action == "orders":
+            with self._lock:
+                book = self.orders.get(req.params().get("account", ""), {})
+                return SimResponse(200, [_public(self._advance(o)) for o in book.values()])
+        if action == "fill" and req.method == "POST":
+            with self._lock:
+                order = self.orders[data["account"]][int(data["order_id"])]
+                order["status"], order["executed_quantity"] = "FILLED", order["quantity"]
+            return SimResponse(200, {})
+        if action == "config" and req.method == "POST":
+            self.cancel_delay_ms = float(data.get("cancel_delay_ms", self.cancel_delay_ms))
+            return SimResponse(200, {"cancel_delay_ms": self.cancel_delay_ms})
+        return SimResponse(404, {"error": f"no admin route ajaib/{action}"})
+
+    def register(self, **fields: Any) -> str:
+        account = Account(**fields)
+        with self._lock:
+            self.accounts[account.name] = account
+            self.orders.setdefault(account.name, {})
+        return account.name
+
+    def seed(self, account: str, orders: list[dict[str, Any]]) -> list[str]:
+        created = []
+        now = self.clock.now_ms()
+        with self._lock:
+            book = self.orders.setdefault(account, {})
+            for spec in orders:
+                order_id = next(self._ids)
+                book[order_id] = {
+                    "order_id": order_id, "side": spec.get("side", "BUY"), "status": "NEW",
+                    "symbol": spec.get("symbol", "BTC_USDT"), "type": "LIMIT",
+                    "price": str(spec.get("price", "1000000")),
+                    "quantity": str(spec.get("quantity", "0.01")), "avg_price": "0",
+                    "executed_quantity": str(spec.get("executed_quantity", "0")),
+                    "created_at": now, "updated_at": now, "_cancel_at": None,
+                    "_fill_on_cancel": bool(spec.get("fill_on_cancel")),
+                    "_batch_fail": bool(spec.get("batch_fail")),
+                }  # fmt: skip
+                created.append(str(order_id))
+        return created
+
+
+def _public(order: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in order.items() if not k.startswith("_")}
