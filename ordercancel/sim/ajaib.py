@@ -80,7 +80,7 @@ class AjaibSim:
 
     def __init__(self, clock: Clock, *, cancel_delay_ms: float = 50.0):
         self.clock = clock
-        self.cancel_delay_ms = cancel_delay_ms
+        self.cancel_delay_ms = self._default_delay_ms = cancel_delay_ms
         self.symbols = list(DEFAULT_SYMBOLS)
         self.accounts: dict[str, Account] = {}
         self.orders: dict[str, dict[int, dict[str, Any]]] = {}  # account -> order_id -> order
@@ -114,6 +114,7 @@ class AjaibSim:
         return error(faults.error_status, "api_error")
 
     def reset(self, everything: bool) -> None:
+        self.cancel_delay_ms = self._default_delay_ms
         if everything:
             with self._lock:
                 self.accounts.clear()

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from ordercancel.client import Client
 from ordercancel.sim.admin import SimAdmin
@@ -16,13 +20,32 @@ from ordercancel.stack import Stack
 REDIS_URL = os.environ.get("ORDERCANCEL_REDIS_URL")
 
 
+def _ec_key(fmt: serialization.PrivateFormat) -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption()).decode()
+
+
 def accounts_for(sim_url: str) -> dict:
+    keys = Path(tempfile.mkdtemp(prefix="oc-keys-"))
+
     def key_account(**extra):
         return {
             "venue": "zebpay",
             "base_url": sim_url,
             "api_key": "zk_" + secrets.token_hex(6),
             "api_secret": secrets.token_hex(16),
+            "timeout_s": 0.5,
+            **extra,
+        }
+
+    def ajaib_account(fmt=serialization.PrivateFormat.PKCS8, **extra):
+        path = keys / secrets.token_hex(4)
+        path.write_text(_ec_key(fmt))
+        return {
+            "venue": "ajaib",
+            "base_url": sim_url,
+            "api_key": "ak_" + secrets.token_hex(6),
+            "private_key": f"file:{path}",
             "timeout_s": 0.5,
             **extra,
         }
@@ -38,6 +61,14 @@ def accounts_for(sim_url: str) -> dict:
         "zebpay-badsecret": key_account(),
         "zebpay-noscope": key_account(),
         "zebpay-slow": key_account(timeout_s=5.0),
+        "ajaib-main": ajaib_account(symbols=["BTC_USDT", "ETH_USDT"]),
+        "ajaib-ssh": ajaib_account(
+            serialization.PrivateFormat.OpenSSH, signature_encoding="hex-der"
+        ),
+        "ajaib-sec1": ajaib_account(
+            serialization.PrivateFormat.TraditionalOpenSSL, signature_encoding="base64-raw"
+        ),
+        "ajaib-wrongkey": ajaib_account(),
     }
 
 
@@ -58,6 +89,15 @@ def start_stack(**kw) -> Stack:
         api_key=noscope.api_key.reveal(),
         api_secret=noscope.api_secret.reveal(),
         scopes=["fetch:details"],
+    )
+    # An Ajaib account whose registered public key is not ours.
+    wrong = stack.settings.accounts["ajaib-wrongkey"].options
+    other = ec.generate_private_key(ec.SECP256R1()).public_key()
+    public = other.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    admin.register(
+        "ajaib", name="ajaib-wrongkey", api_key=wrong.api_key.reveal(), public_key=public.decode()
     )
     return stack
 
@@ -90,16 +130,21 @@ def _fresh_sim(request):
         request.getfixturevalue("admin").reset()
 
 
-def seed(
-    admin: SimAdmin, account: str = "zebpay-main", n: int = 1, symbol: str = "BTCUSDT", **spec
-):
-    return admin.seed("zebpay", account, [{"symbol": symbol, **spec} for _ in range(n)])
+def venue_of(account: str) -> str:
+    return account.split("-")[0]
+
+
+def seed(admin: SimAdmin, account: str = "zebpay-main", n: int = 1, symbol: str | None = None,
+         **spec):  # fmt: skip
+    venue = venue_of(account)
+    symbol = symbol or {"zebpay": "BTCUSDT", "ajaib": "BTC_USDT"}[venue]
+    return admin.seed(venue, account, [{"symbol": symbol, **spec} for _ in range(n)])
 
 
 def order_status(admin: SimAdmin, account: str, order_id: str) -> str:
-    return next(
-        o["status"] for o in admin.orders("zebpay", account) if o["clientOrderId"] == order_id
-    )
+    venue = venue_of(account)
+    id_field = {"zebpay": "clientOrderId", "ajaib": "order_id"}[venue]
+    return next(o["status"] for o in admin.orders(venue, account) if str(o[id_field]) == order_id)
 
 
 def events_of(client: Client, request_id: str) -> list[dict]:

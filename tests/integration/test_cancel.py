@@ -71,7 +71,7 @@ def test_cancelling_twice_settles_the_second_as_canceled_by_read_back(client, ad
 
 
 def test_a_venue_name_stands_for_its_only_account_when_unique(client, admin, stack):
-    # Six zebpay accounts are configured in the tests, so "zebpay" is ambiguous: rejected.
+    # Several zebpay accounts are configured in the tests, so "zebpay" is ambiguous: rejected.
     final = client.cancel("zebpay", "x").wait(10)
     assert final["status"] == "rejected" and final["error_code"] == "unknown_account"
 
