@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -14,6 +13,7 @@ from ordercancel.errors import PermanentError, RequestError, RetryableError, Ven
 from ordercancel.events import Outcome, final_event
 from ordercancel.job import Job
 from ordercancel.outcomes import SUCCESS, ErrorCode, EventType, Kind, Status
+from ordercancel.retry import poll_delay
 from ordercancel.venues import OrderRef
 
 
@@ -66,7 +66,7 @@ def settle(
             assert cause is not None
             still_open = f"the order is still open after: {cause}"
             return replace(job.failed(cause, error=still_open), error_code=ErrorCode.STILL_OPEN)
-        wait = min(0.5, 0.02 * 2**polls) * (0.5 + 0.5 * random.random())
+        wait = poll_delay(polls)
         polls += 1
         if wait + 0.05 > job.deadline.remaining():
             return job.outcome(

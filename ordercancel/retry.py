@@ -27,6 +27,19 @@ def compute_backoff(
     return rand() * min(cap, base * (2 ** max(attempt, 0)))
 
 
+def poll_delay(
+    polls: int,
+    *,
+    first: float = 0.025,
+    cap: float = 0.25,
+    rand: Callable[[], float] = random.random,
+) -> float:
+    """Wait before reading back a pending cancel: `first` four times, then doubling every four
+    reads up to `cap`, +-10% jitter. Venues complete most cancels within tens of milliseconds,
+    so the first reads come quickly; a slow one costs few calls."""
+    return min(cap, first * 2 ** (polls // 4)) * (0.9 + 0.2 * rand())
+
+
 @dataclass
 class Deadline:
     at_ms: int

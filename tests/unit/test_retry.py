@@ -5,7 +5,7 @@ import time
 import pytest
 
 from ordercancel.errors import AuthError, ClockSkew, RateLimited, VenueTimeout, VenueUnavailable
-from ordercancel.retry import Deadline, Tally, call_with_retry, compute_backoff
+from ordercancel.retry import Deadline, Tally, call_with_retry, compute_backoff, poll_delay
 
 
 def test_backoff_is_capped_exponential_with_full_jitter():
@@ -81,3 +81,12 @@ def test_retry_after_longer_than_the_deadline_gives_up_at_once():
 def test_deadline_reserve_is_kept_for_read_back():
     with pytest.raises(RateLimited):
         run([RateLimited("429", retry_after=2), None], seconds=3, reserve=1.5)
+
+
+def test_poll_delay_steps_up_every_four_reads_to_a_cap():
+    mid = lambda: 0.5  # noqa: E731 - no jitter
+    delays = [poll_delay(n, rand=mid) for n in range(20)]
+    assert delays[:4] == [pytest.approx(0.025)] * 4
+    assert delays[4:8] == [pytest.approx(0.05)] * 4
+    assert max(delays) == pytest.approx(0.25) and delays == sorted(delays)
+    assert 0.0225 <= poll_delay(0) <= 0.0275
