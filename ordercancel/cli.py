@@ -103,6 +103,17 @@ def cmd_cancel_batch(args: argparse.Namespace, settings: Settings) -> int:
     return _finish(ticket, args)
 
 
+def cmd_cancel_all(args: argparse.Namespace, settings: Settings) -> int:
+    ticket = _client(settings).cancel_all(
+        args.account,
+        args.symbol,
+        idempotency_key=args.key,
+        deadline_ms=args.deadline_ms,
+        reason=args.reason,
+    )
+    return _finish(ticket, args)
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     event = _client(settings).status(args.request_id)
     if event is None:
@@ -223,6 +234,12 @@ def parser() -> argparse.ArgumentParser:
     batch.add_argument("--symbol", required=True)
     _request_options(batch)
     batch.set_defaults(func=cmd_cancel_batch)
+
+    every = sub.add_parser("cancel-all", help="cancel every open order, verified by listing")
+    every.add_argument("account")
+    every.add_argument("--symbol", help="only this symbol")
+    _request_options(every)
+    every.set_defaults(func=cmd_cancel_all)
 
     status = sub.add_parser("status", help="latest known state of a request")
     status.add_argument("request_id")

@@ -111,6 +111,29 @@ class Client:
             }
         )
 
+    def cancel_all(
+        self,
+        account: str,
+        symbol: str | None = None,
+        *,
+        idempotency_key: str | None = None,
+        deadline_ms: int | None = None,
+        reason: str | None = None,
+        request_id: str | None = None,
+    ) -> Ticket:
+        """Cancel every open order of the account (or of one symbol), verified by listing."""
+        return self.submit(
+            {
+                "kind": Kind.CANCEL_ALL.value,
+                "account": account,
+                "symbol": symbol,
+                "idempotency_key": idempotency_key,
+                "deadline_ms": deadline_ms,
+                "reason": reason,
+                "request_id": request_id,
+            }
+        )
+
     def status(self, request_id: str) -> Event | None:
         """The request's final event, else its latest event, else None."""
         return self.store.status(request_id)

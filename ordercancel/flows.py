@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from ordercancel.errors import PermanentError, RequestError, RetryableError, VenueError
 from ordercancel.events import Outcome, final_event
+from ordercancel.flatten import cancel_all_flow
 from ordercancel.job import Job
 from ordercancel.outcomes import SUCCESS, ErrorCode, EventType, Kind, Status
 from ordercancel.retry import poll_delay
@@ -193,4 +194,5 @@ def _bind(fn: Callable[..., Outcome], *args: object, **kw: object) -> Callable[[
 FLOWS: dict[Kind, Callable[[Job], Outcome]] = {
     Kind.CANCEL: cancel_flow,
     Kind.CANCEL_BATCH: batch_flow,
+    Kind.CANCEL_ALL: cancel_all_flow,
 }

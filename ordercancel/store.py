@@ -111,6 +111,18 @@ class Store:
             )
         )
 
+    def finish_many(self, events: list[Event]) -> int:
+        """Publish many final events in one round trip; returns how many were new."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for event in events:
+                rid = event["request_id"]
+                self._finish(
+                    keys=self._keys(rid, None),
+                    args=[self.maxlen, self.ttl, rid, json.dumps(event), *_flat(event)],
+                    client=pipe,
+                )
+            return sum(bool(r) for r in pipe.execute())
+
     def wait_final(self, request_id: str, timeout: float) -> Event | None:
         """Block until the request's final event exists; None after `timeout` seconds."""
         key = self.keys.final(request_id)

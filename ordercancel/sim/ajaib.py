@@ -3,7 +3,8 @@
 Verifies ECDSA P-256 signatures against registered public keys (in the account's encoding),
 the timestamp window and lower-case URLs. A cancel answers `CANCEL_SENT` and completes after
 `cancel_delay_ms`; an order seeded with `fill_on_cancel` fills instead, and one seeded with
-`batch_fail` is refused by batch cancels while staying open.
+`batch_fail` is refused by batch and cancel-all calls while staying open; one seeded `stuck`
+acknowledges every cancel and never completes it.
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ class AjaibSim:
     def _advance(self, order: dict[str, Any]) -> dict[str, Any]:
         """Complete a pending cancel whose time has come (called under the lock)."""
         due = order.get("_cancel_at")
-        if due is not None and self.clock.now_ms() >= due:
+        if due is not None and self.clock.now_ms() >= due and not order.get("_stuck"):
             if order.get("_fill_on_cancel"):
                 order["status"], order["executed_quantity"] = "FILLED", order["quantity"]
             elif float(order["executed_quantity"]) > 0:
@@ -210,7 +211,7 @@ class AjaibSim:
         with self._lock:
             for order in self._book(auth).values():
                 if order["symbol"] == symbol and self._advance(order)["status"] in OPEN:
-                    ok = self._request_cancel(order)
+                    ok = not order.get("_batch_fail") and self._request_cancel(order)
                     (success if ok else fail).append(order["order_id"])
         return SimResponse(200, {"success": success, "fail": fail})
 
@@ -309,6 +310,7 @@ class AjaibSim:
                     "created_at": now, "updated_at": now, "_cancel_at": None,
                     "_fill_on_cancel": bool(spec.get("fill_on_cancel")),
                     "_batch_fail": bool(spec.get("batch_fail")),
+                    "_stuck": bool(spec.get("stuck")),  # cancels are acknowledged, never done
                 }  # fmt: skip
                 created.append(str(order_id))
         return created

@@ -72,6 +72,7 @@ class ZebPaySim:
         self.orders: dict[str, dict[str, dict[str, Any]]] = {}  # account -> clientOrderId -> order
         self._windows: dict[str, list[float]] = {}  # ip -> [window start, count]
         self._ids = itertools.count(900_000_001)
+        self._last_created = 0
         self._lock = threading.Lock()
         self._routes: dict[tuple[str, str], tuple[str, Handler]] = {
             ("DELETE", "/api/v1/trade/order"): ("zebpay.cancel", self.cancel),
@@ -335,6 +336,8 @@ class ZebPaySim:
             book = self.orders.setdefault(account, {})
             for spec in orders:
                 order_id = next(self._ids)
+                # strictly increasing, as the `since` cursor of the listing needs
+                self._last_created = max(self.clock.now_ms(), self._last_created + 1)
                 coid = spec.get("clientOrderId") or f"sim{order_id}"
                 book[coid] = {
                     "clientOrderId": coid,
@@ -345,7 +348,7 @@ class ZebPaySim:
                     "amount": spec.get("amount", 0.001),
                     "status": "new",
                     "subaccount": spec.get("subaccount"),
-                    "createdAt": self.clock.now_ms(),
+                    "createdAt": self._last_created,
                 }
                 created.append(coid)
         return created

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from ordercancel.venues.base import BatchReply, CancelReply, OrderRef, OrderState, Phase, Venue
+from ordercancel.venues.base import (
+    BatchReply,
+    CancelAllReply,
+    CancelReply,
+    OrderRef,
+    OrderState,
+    Phase,
+    Venue,
+)
 
 _REGISTRY = {
     "zebpay": "ordercancel.venues.zebpay:ZebPay",
@@ -13,6 +21,7 @@ _REGISTRY = {
 
 __all__ = [
     "BatchReply",
+    "CancelAllReply",
     "CancelReply",
     "OrderRef",
     "OrderState",

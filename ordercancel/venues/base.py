@@ -13,10 +13,16 @@ method                 required  contract
 ``cancel``             yes       one order -> `CancelReply`, or raise a `VenueError`
 ``get_order``          yes       read one order back -> `OrderState`, or raise
 ``resync_clock``       yes       refresh the clock offset from the venue's server time
+``list_open``          yes       every open order of one symbol (all pages)
 ``cancel_many``        no        several orders of one symbol in one call (`max_batch` > 0)
+``cancel_all``         no        the venue's cancel-all: per symbol when
+                                 `cancel_all_by_symbol`, else account-wide only
+``list_symbols``       no        the venue's symbols, for an account-wide cancel on a
+                                 per-symbol venue whose account lists none
 =====================  ========  =======================================================
 
-Without `cancel_many`, a batch fans out to `cancel` calls.
+Without `cancel_many`, a batch fans out to `cancel` calls; without `cancel_all`, a cancel-all
+lists the open orders and cancels them one by one.
 
 Errors: `RetryableError` (429, 5xx, timeouts, resets) leaves the outcome unsettled and the
 caller retries inside the request's deadline; `ClockSkew` asks for `resync_clock` and one more
@@ -99,6 +105,17 @@ class BatchReply:
 
 
 @dataclass(frozen=True)
+class CancelAllReply:
+    """A cancel-all's answer. `settled`: the venue says the listed orders are cancelled (not
+    merely that it took the instruction)."""
+
+    cancelled: tuple[OrderRef, ...]
+    settled: bool
+    refused: tuple[str, ...] = ()
+    http_status: int | None = None
+
+
+@dataclass(frozen=True)
 class OrderState:
     phase: Phase
     http_status: int | None = None
@@ -113,6 +130,8 @@ class Venue(ABC):
     default_rate_limit: ClassVar[str]
     #: Orders per `cancel_many` call; 0 when the venue has no batch cancel.
     max_batch: ClassVar[int] = 0
+    #: None: no cancel-all endpoint; True: one symbol per call; False: account-wide only.
+    cancel_all_by_symbol: ClassVar[bool | None] = None
 
     def __init__(self, account: AccountConfig):
         self.account = account
@@ -142,9 +161,25 @@ class Venue(ABC):
     def resync_clock(self, timeout: float) -> None:
         """Set `clock_offset_ms` from the venue's server time."""
 
+    @abstractmethod
+    def list_open(self, symbol: str, timeout: float) -> list[OrderRef]:
+        """Every open order of `symbol`, following the venue's pagination."""
+
     def cancel_many(self, symbol: str, refs: Sequence[OrderRef], timeout: float) -> BatchReply:
         """Cancel up to `max_batch` orders of one symbol in one call (optional)."""
         raise NotImplementedError
+
+    def cancel_all(self, symbol: str | None, timeout: float) -> CancelAllReply:
+        """The venue's cancel-all (optional): `symbol` per `cancel_all_by_symbol`."""
+        raise NotImplementedError
+
+    def list_symbols(self, timeout: float) -> list[str]:
+        """The venue's tradable symbols (optional)."""
+        raise NotImplementedError
+
+    def symbols(self) -> tuple[str, ...]:
+        """The symbols an account-wide cancel covers, as configured (may be empty)."""
+        return tuple(getattr(self.options, "symbols", ()) or ())
 
     def calls_made(self) -> int:
         """HTTP calls this thread has sent to the venue (attempts are counted from this)."""

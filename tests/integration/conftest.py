@@ -69,6 +69,10 @@ def accounts_for(sim_url: str) -> dict:
             serialization.PrivateFormat.TraditionalOpenSSL, signature_encoding="base64-raw"
         ),
         "ajaib-wrongkey": ajaib_account(),
+        # cancel-all tests own these: nothing else leaves orders on them
+        "zebpay-flat": key_account(),
+        "ajaib-flat": ajaib_account(symbols=["BTC_USDT", "ETH_USDT"]),
+        "ajaib-flatall": ajaib_account(),
     }
 
 

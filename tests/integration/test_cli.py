@@ -65,7 +65,11 @@ def test_tail_prints_recent_events(stack, admin, client):
 
 def test_config_check_masks_secrets(stack):
     out = run(stack, "config", "check")
-    assert out.returncode == 0 and "zebpay-main" in out.stdout and "ok: 10 account(s)" in out.stdout
+    assert (
+        out.returncode == 0
+        and "zebpay-main" in out.stdout
+        and f"ok: {len(stack.settings.accounts)} account(s)" in out.stdout
+    )
     for account in stack.settings.accounts.values():
         for value in vars(account.options).values():
             if hasattr(value, "reveal"):

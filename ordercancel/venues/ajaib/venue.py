@@ -17,7 +17,15 @@ from ordercancel.errors import ConfigError, RequestError, VenueError
 from ordercancel.outcomes import ErrorCode, Status
 from ordercancel.venues.ajaib.auth import ENCODINGS, EcdsaAuth, load_private_key
 from ordercancel.venues.ajaib.errors import ALREADY_CLOSED, error_code, error_for
-from ordercancel.venues.base import BatchReply, CancelReply, OrderRef, OrderState, Phase, Venue
+from ordercancel.venues.base import (
+    BatchReply,
+    CancelAllReply,
+    CancelReply,
+    OrderRef,
+    OrderState,
+    Phase,
+    Venue,
+)
 
 PREFIX = "/coin/internal/v1"
 _ORDER_ID = re.compile(r"^[0-9]{1,19}$")  # int64
@@ -49,6 +57,7 @@ class Ajaib(Venue):
     name = "ajaib"
     default_rate_limit = "10/1s"  # no published quota: a conservative default
     max_batch = 100  # the docs set none; chunks keep one refused call small
+    cancel_all_by_symbol = True  # DELETE /order/open takes one symbol
 
     @classmethod
     def parse_options(
@@ -167,6 +176,45 @@ class Ajaib(Venue):
         # an id the venue did not mention is treated as refused: it is read back either way
         missing = tuple(sorted(sent - set(success) - set(fail)))
         return BatchReply(accepted=success, refused=fail + missing, http_status=status)
+
+    def cancel_all(self, symbol: str | None, timeout: float) -> CancelAllReply:
+        """`DELETE /coin/internal/v1/order/open?symbol=`: not atomic, `success` ids are
+        acknowledged (confirmed by listing), `fail` ids are left to the verification."""
+        if symbol is None:
+            raise ValueError("ajaib's cancel-all takes a symbol")
+        status, body = self._call("DELETE", "/order/open", timeout, params={"symbol": symbol})
+        body = body if isinstance(body, Mapping) else {}
+        cancelled = tuple(OrderRef(str(i), symbol) for i in body.get("success") or [])
+        refused = tuple(str(i) for i in body.get("fail") or [])
+        return CancelAllReply(
+            cancelled=cancelled, settled=False, refused=refused, http_status=status
+        )
+
+    def list_open(self, symbol: str, timeout: float) -> list[OrderRef]:
+        """`GET /coin/internal/v1/order/open?symbol=&limit=&from_order_id=`: newest first;
+        `from_order_id` is an inclusive cursor, so the next page starts below the last id."""
+        refs: list[OrderRef] = []
+        cursor: int | None = None
+        for _ in range(1000):  # a bound on pages, not an expected count
+            params: dict[str, Any] = {"symbol": symbol, "limit": 100}
+            if cursor is not None:
+                params["from_order_id"] = cursor
+            _, page = self._call("GET", "/order/open", timeout, params=params)
+            rows = page if isinstance(page, list) else []
+            ids = [int(o["order_id"]) for o in rows if isinstance(o, Mapping)]
+            refs += [OrderRef(str(i), symbol) for i in ids]
+            if len(ids) < 100:
+                break
+            cursor = min(ids) - 1
+        return refs
+
+    def list_symbols(self, timeout: float) -> list[str]:
+        """`GET /coin/internal/v1/public/exchange-info`."""
+        resp = self.send("GET", PREFIX + "/public/exchange-info", timeout)
+        try:
+            return [str(s["symbol"]) for s in resp.json()["symbols"]]
+        except (ValueError, KeyError, TypeError):
+            raise VenueError("exchange-info unreadable", http_status=resp.status_code) from None
 
     def get_order(self, ref: OrderRef, timeout: float) -> OrderState:
         """`GET /coin/internal/v1/order?order_id=&symbol=`."""

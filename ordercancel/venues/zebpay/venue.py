@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import requests
@@ -13,7 +13,14 @@ import requests
 from ordercancel.config import Secret, resolve_secret
 from ordercancel.errors import ConfigError, InvalidRequest, RequestError, VenueError
 from ordercancel.outcomes import ErrorCode, Status
-from ordercancel.venues.base import CancelReply, OrderRef, OrderState, Phase, Venue
+from ordercancel.venues.base import (
+    CancelAllReply,
+    CancelReply,
+    OrderRef,
+    OrderState,
+    Phase,
+    Venue,
+)
 from ordercancel.venues.zebpay.auth import HmacAuth, JwtAuth
 from ordercancel.venues.zebpay.errors import description, error_for
 
@@ -35,17 +42,20 @@ class ZebPayOptions:
     api_secret: Secret | None = None
     jwt: Secret | None = None
     subaccount_id: str | None = None
+    #: symbols an account-wide cancel_all verifies (its listing route needs a symbol)
+    symbols: tuple[str, ...] = ()
 
 
 class ZebPay(Venue):
     name = "zebpay"
     default_rate_limit = "180/60s"  # per client IP, all /api routes
+    cancel_all_by_symbol = False  # DELETE /order/all is account-wide
 
     @classmethod
     def parse_options(
         cls, account: str, table: Mapping[str, Any], env: Mapping[str, str]
     ) -> ZebPayOptions:
-        allowed = {"api_key", "api_secret", "jwt", "subaccount_id"}
+        allowed = {"api_key", "api_secret", "jwt", "subaccount_id", "symbols"}
         for key in table:
             if key not in allowed:
                 raise ConfigError("unknown field for venue zebpay", account=account, field=key)
@@ -71,8 +81,13 @@ class ZebPay(Venue):
             not isinstance(sub, str | int) or isinstance(sub, bool) or not str(sub)
         ):
             raise ConfigError("must be a string or integer", account=account, field="subaccount_id")
-        return ZebPayOptions(
-            **{**vars(options), "subaccount_id": None if sub is None else str(sub)}
+        symbols = table.get("symbols", [])
+        if not isinstance(symbols, list) or not all(
+            isinstance(s, str) and _SYMBOL.match(s) for s in symbols
+        ):
+            raise ConfigError("must be a list of symbols", account=account, field="symbols")
+        return replace(
+            options, subaccount_id=None if sub is None else str(sub), symbols=tuple(symbols)
         )
 
     def __init__(self, account: Any):
@@ -149,6 +164,41 @@ class ZebPay(Venue):
             return OrderState(Phase.NOT_FOUND, status, "not found")
         venue_status = str(data.get("status", "")).lower()
         return OrderState(_PHASES.get(venue_status, Phase.CLOSED), status, venue_status)
+
+    def cancel_all(self, symbol: str | None, timeout: float) -> CancelAllReply:
+        """`DELETE /api/v1/trade/order/all`: every open order of the account; answers the
+        cancelled orders (`[]` when none was open)."""
+        if symbol is not None:
+            raise ValueError("zebpay's cancel-all is account-wide")
+        status, data = self._call("DELETE", "/api/v1/trade/order/all", timeout, json={})
+        items = data if isinstance(data, list) else []
+        refs = tuple(
+            OrderRef(str(o["clientOrderId"]), str(o.get("symbol") or "") or None)
+            for o in items
+            if isinstance(o, Mapping) and o.get("clientOrderId")
+        )
+        return CancelAllReply(cancelled=refs, settled=True, http_status=status)
+
+    def list_open(self, symbol: str, timeout: float) -> list[OrderRef]:
+        """`GET /api/v1/trade/order/open-orders?symbol=&limit=&since=`, following
+        `nextTimestamp`."""
+        refs: list[OrderRef] = []
+        since: int | None = None
+        for _ in range(1000):  # a bound on pages, not an expected count
+            params: dict[str, Any] = {"symbol": symbol, "limit": 500}
+            if since is not None:
+                params["since"] = since
+            _, data = self._call("GET", "/api/v1/trade/order/open-orders", timeout, params=params)
+            data = data if isinstance(data, Mapping) else {}
+            refs += [
+                OrderRef(str(o["clientOrderId"]), symbol)
+                for o in data.get("items") or []
+                if isinstance(o, Mapping) and o.get("clientOrderId")
+            ]
+            since = data.get("nextTimestamp")
+            if not since:
+                break
+        return refs
 
     def resync_clock(self, timeout: float) -> None:
         """`GET /api/v1/system/time` (public): offset = server time - local midpoint."""

@@ -1,0 +1,211 @@
+"""`cancel_all`: cancel every open order in scope, then prove it with the venue's own listing.
+
+1. bulk: the venue's cancel-all where it fits the scope (account-wide on ZebPay only for an
+   account-wide request; per symbol on Ajaib), else nothing;
+2. verify: list the open orders of every symbol in scope; orders still open are cancelled one
+   by one (an acknowledged cancel gets a moment to land first); list again, until a listing
+   shows nothing open, or the deadline passes.
+
+`completed` means a listing showed the scope flat. Every order that closed gets a child `final`
+event (`parent_id`); an order whose cancel was only acknowledged and which then left the open
+listing is `canceled` with `venue_status` saying how it was verified.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+from ordercancel.errors import PermanentError, RetryableError, VenueError
+from ordercancel.events import Event, Outcome, final_event
+from ordercancel.job import Job
+from ordercancel.outcomes import ErrorCode, Status
+from ordercancel.retry import poll_delay
+from ordercancel.venues import CancelReply, OrderRef
+
+T = TypeVar("T")
+#: how long an acknowledged cancel may stay in the open listing before it is sent again
+ACK_GRACE_S = 0.5
+#: order ids listed in a partial outcome's detail, at most
+DETAIL_IDS = 50
+LISTED = "not open (verified by listing)"
+
+
+class Flatten:
+    def __init__(self, job: Job):
+        self.job, self.venue = job, job.venue
+        self.closed: dict[str, Outcome] = {}
+        self.acked: dict[str, tuple[OrderRef, float]] = {}  # cancel sent, outcome pending
+        self.refused: dict[str, VenueError] = {}  # the venue will not cancel these
+        self.children: list[Event] = []
+        self.symbols: set[str] = set()
+
+    def run(self) -> Outcome:
+        started = time.monotonic()
+        try:
+            self.symbols = set(self._scope())
+            self._bulk()
+            left, rounds = self._verify()
+        except PermanentError as exc:
+            self._publish()
+            return self.job.failed(exc)
+        self._publish()
+        statuses = Counter(o.status.value for o in self.closed.values())
+        detail: dict[str, Any] = {
+            "symbols": sorted(self.symbols),
+            "closed": len(self.closed),
+            "statuses": dict(sorted(statuses.items())),
+            "rounds": rounds,
+            "flat_ms": int((time.monotonic() - started) * 1000),
+        }
+        if left is not None and not left:
+            return self.job.outcome(Status.COMPLETED, detail=detail)
+        if left is None:
+            detail["open_after"] = "unknown: no listing succeeded"
+            return self.job.outcome(
+                Status.FAILED,
+                error_code=ErrorCode.VENUE_UNAVAILABLE.value,
+                error="the open orders could not be listed",
+                detail=detail,
+            )
+        detail["open_after"] = sorted(r.order_id for r in left)[:DETAIL_IDS]
+        detail["open_count"] = len(left)
+        refusals = {oid: str(exc) for oid, exc in self.refused.items()}
+        if refusals:
+            detail["refused"] = dict(sorted(refusals.items())[:DETAIL_IDS])
+        status = Status.PARTIAL if self.closed else Status.FAILED
+        return self.job.outcome(
+            status,
+            error_code=ErrorCode.STILL_OPEN.value,
+            error=f"{len(left)} orders still open in scope",
+            detail=detail,
+        )
+
+    def _scope(self) -> Iterable[str]:
+        req, venue = self.job.req, self.venue
+        if req.symbol:
+            return (req.symbol,)
+        if venue.symbols():
+            return venue.symbols()
+        if venue.cancel_all_by_symbol:
+            return self.job.call(venue.list_symbols)
+        return ()  # account-wide cancel-all; its answer names the symbols to verify
+
+    def _bulk(self) -> None:
+        venue, job = self.venue, self.job
+        if venue.cancel_all_by_symbol is False and job.req.symbol is None:
+            try:
+                reply = job.call(lambda t: venue.cancel_all(None, t))
+            except RetryableError:
+                return  # unanswered: the verification lists and cancels what is left
+            self.symbols |= {r.symbol for r in reply.cancelled if r.symbol}
+            for ref in reply.cancelled:
+                self._close(
+                    ref,
+                    Outcome(
+                        Status.CANCELED, http_status=reply.http_status, venue_status="canceled"
+                    ),
+                )
+        elif venue.cancel_all_by_symbol:
+            for answer in self._parallel(
+                lambda s: job.call(lambda t: venue.cancel_all(s, t)), sorted(self.symbols)
+            ):
+                if isinstance(answer, PermanentError):
+                    raise answer
+                if not isinstance(answer, VenueError):
+                    now = time.monotonic()
+                    self.acked.update((r.order_id, (r, now)) for r in answer.cancelled)
+
+    def _verify(self) -> tuple[list[OrderRef] | None, int]:
+        """List, cancel what is still open, list again; (still open, rounds). None: unlisted."""
+        job, rounds, left = self.job, 0, None
+        while True:
+            listed = self._list()
+            if listed is not None:
+                left = listed
+                open_ids = {r.order_id for r in listed}
+                for oid, (ref, _) in list(self.acked.items()):
+                    if oid not in open_ids:
+                        self._close(ref, Outcome(Status.CANCELED, venue_status=LISTED))
+                if not listed:
+                    return [], rounds
+                due = [r for r in listed if r.order_id not in self.refused and self._due(r)]
+                if not due and all(r.order_id in self.refused for r in listed):
+                    return left, rounds  # nothing left that the venue would cancel
+                self._cancel_each(due)
+            rounds += 1
+            wait = poll_delay(rounds)
+            if wait + job.venue.account.timeout_s / 4 > job.deadline.remaining():
+                return left, rounds
+            time.sleep(wait)
+
+    def _list(self) -> list[OrderRef] | None:
+        results = self._parallel(
+            lambda s: self.job.call(lambda t: self.venue.list_open(s, t)), sorted(self.symbols)
+        )
+        refs: dict[str, OrderRef] = {}
+        for result in results:
+            if isinstance(result, PermanentError):
+                raise result
+            if isinstance(result, VenueError):
+                return None  # an incomplete listing proves nothing
+            refs.update((r.order_id, r) for r in result)
+        return list(refs.values())
+
+    def _due(self, ref: OrderRef) -> bool:
+        acked = self.acked.get(ref.order_id)
+        return acked is None or time.monotonic() - acked[1] > ACK_GRACE_S
+
+    def _cancel_each(self, refs: list[OrderRef]) -> None:
+        venue, job = self.venue, self.job
+        replies = self._parallel(lambda r: job.call(lambda t: venue.cancel(r, t)), refs)
+        now = time.monotonic()
+        for ref, reply in zip(refs, replies, strict=True):
+            if isinstance(reply, CancelReply) and reply.status is not None:
+                self._close(
+                    ref,
+                    Outcome(
+                        reply.status, http_status=reply.http_status, venue_status=reply.venue_status
+                    ),
+                )
+            elif isinstance(reply, CancelReply):
+                self.acked[ref.order_id] = (ref, now)
+            elif isinstance(reply, PermanentError):
+                self.refused[ref.order_id] = reply  # this order only; not sent again
+            # other errors: the next listing tells
+
+    def _close(self, ref: OrderRef, outcome: Outcome) -> None:
+        if ref.order_id in self.closed:
+            return
+        self.acked.pop(ref.order_id, None)
+        self.closed[ref.order_id] = outcome
+        child = self.job.child(ref.order_id, ref.symbol)
+        self.children.append(final_event(child.base, outcome))
+        if len(self.children) >= 200:
+            self._publish()
+
+    def _publish(self) -> None:
+        if self.children:
+            self.job.rt.store.finish_many(self.children)
+            self.children = []
+
+    def _parallel(self, fn: Callable[[Any], T], items: list[Any]) -> list[T | VenueError]:
+        """`fn` over items on the runtime's pool; a VenueError is returned, not raised."""
+
+        def guarded(item: Any) -> T | VenueError:
+            try:
+                return fn(item)
+            except VenueError as exc:
+                return exc
+
+        if len(items) == 1:
+            return [guarded(items[0])]
+        futures: list[Future[T | VenueError]] = [self.job.rt.pool.submit(guarded, i) for i in items]
+        return [f.result() for f in futures]
+
+
+def cancel_all_flow(job: Job) -> Outcome:
+    return Flatten(job).run()
