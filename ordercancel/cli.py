@@ -114,6 +114,21 @@ def cmd_cancel_all(args: argparse.Namespace, settings: Settings) -> int:
     return _finish(ticket, args)
 
 
+def cmd_kill(args: argparse.Namespace, settings: Settings) -> int:
+    ticket = _client(settings).kill(args.reason, args.account, deadline_ms=args.deadline_ms)
+    return _finish(ticket, args)
+
+
+def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
+    client = _client(settings)
+    halt = client.halted()
+    if client.resume() and halt:
+        print(f"resumed: cleared the halt of {halt.get('request_id')} ({halt.get('reason')})")
+    else:
+        print("not halted")
+    return EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     event = _client(settings).status(args.request_id)
     if event is None:
@@ -240,6 +255,17 @@ def parser() -> argparse.ArgumentParser:
     every.add_argument("--symbol", help="only this symbol")
     _request_options(every)
     every.set_defaults(func=cmd_cancel_all)
+
+    kill = sub.add_parser("kill", help="kill switch: halt, cancel everything, verify flat")
+    kill.add_argument("--reason")
+    kill.add_argument("--account", action="append", help="only these accounts (repeatable)")
+    kill.add_argument("--deadline-ms", type=int)
+    kill.add_argument("--wait", type=float, metavar="SEC", help="wait for the final event")
+    kill.add_argument("--json", action="store_true")
+    kill.set_defaults(func=cmd_kill)
+
+    resume = sub.add_parser("resume", help="clear the halt flag a kill raised")
+    resume.set_defaults(func=cmd_resume)
 
     status = sub.add_parser("status", help="latest known state of a request")
     status.add_argument("request_id")

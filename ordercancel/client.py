@@ -134,6 +134,35 @@ class Client:
             }
         )
 
+    def kill(
+        self,
+        reason: str | None = None,
+        accounts: list[str] | None = None,
+        *,
+        deadline_ms: int | None = None,
+        request_id: str | None = None,
+    ) -> Ticket:
+        """The kill switch: halt flag, then cancel_all on every configured account (or the
+        listed ones) in parallel, on the urgent queue. A kill while one runs joins it."""
+        return self.submit(
+            {
+                "kind": Kind.KILL.value,
+                "reason": reason,
+                "accounts": list(accounts) if accounts else None,
+                "deadline_ms": deadline_ms,
+                "request_id": request_id,
+            }
+        )
+
+    def halted(self) -> dict[str, str] | None:
+        """The halt flag a kill raised (`reason`, `since_ms`, `request_id`, `accounts`), or None.
+        Order-placing components check it before sending orders."""
+        return self.store.halted()
+
+    def resume(self) -> bool:
+        """Clear the halt flag; True when it was set."""
+        return self.store.resume()
+
     def status(self, request_id: str) -> Event | None:
         """The request's final event, else its latest event, else None."""
         return self.store.status(request_id)

@@ -18,8 +18,12 @@ T = TypeVar("T")
 
 
 class Job:
-    def __init__(self, req: Request, rt: Runtime, venue: Venue, deadline: Deadline):
+    def __init__(
+        self, req: Request, rt: Runtime, venue: Venue, deadline: Deadline, *, urgent: bool = False
+    ):
         self.req, self.rt, self.venue, self.deadline = req, rt, venue, deadline
+        #: a kill's work: may use the whole rate budget
+        self.urgent = urgent
         self.tally = Tally()
         self._calls = 0  # venue HTTP calls made for this request, before the current call
         self._mark: int | None = None  # the venue's call count when the current call began
@@ -37,7 +41,7 @@ class Job:
             idempotency_key=None,
             parent_id=self.req.request_id,
         )
-        return Job(req, self.rt, self.venue, self.deadline)
+        return Job(req, self.rt, self.venue, self.deadline, urgent=self.urgent)
 
     @property
     def readback_reserve(self) -> float:

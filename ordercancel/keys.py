@@ -29,6 +29,16 @@ class Keys:
         """List a worker pushes its node name onto once it consumes."""
         return f"{self.prefix}:workers:ready"
 
+    @property
+    def halt(self) -> str:
+        """Hash set by a kill (reason, since_ms, request_id, accounts); cleared by resume."""
+        return f"{self.prefix}:halt"
+
+    @property
+    def kill_running(self) -> str:
+        """The running kill's claim: JSON {request_id, accounts}."""
+        return f"{self.prefix}:kill:running"
+
     def final(self, request_id: str) -> str:
         """List holding the request's one final event (JSON)."""
         return f"{self.prefix}:final:{request_id}"

@@ -25,7 +25,8 @@ from ordercancel.events import (
 )
 from ordercancel.flows import FLOWS
 from ordercancel.job import Job
-from ordercancel.outcomes import ErrorCode, EventType, Status
+from ordercancel.kill import kill_flow
+from ordercancel.outcomes import ErrorCode, EventType, Kind, Status
 from ordercancel.request import Request
 from ordercancel.retry import Deadline
 from ordercancel.runtime import Runtime
@@ -129,16 +130,10 @@ def _run(req: Request, *, rerun: bool, rt: Runtime) -> Outcome:
                 "deadline passed before the request was started",
             )
         deadline = Deadline(int(time.time() * 1000) + RERUN_GRACE_MS)
-    flow = FLOWS.get(req.kind)
-    if flow is None:
-        return Outcome(
-            Status.REJECTED,
-            ErrorCode.INVALID_REQUEST,
-            f"kind: {req.kind.value} is not supported by this version",
-        )
     try:
-        job = Job(req, rt, rt.venue(req.account), deadline)
-        return flow(job)
+        if req.kind is Kind.KILL:
+            return kill_flow(req, rt, deadline)
+        return FLOWS[req.kind](Job(req, rt, rt.venue(req.account), deadline))
     except RequestError as exc:
         return Outcome(Status.REJECTED, exc.code, str(exc))
     except Exception as exc:  # a bug must not lose the request: it still gets its final event

@@ -147,6 +147,14 @@ def parse(raw: Mapping[str, Any], settings: Settings) -> Request:
         raise RequestError(ErrorCode.INVALID_REQUEST, "order_ids: is required", field="order_ids")
     if kind is Kind.CANCEL_BATCH and symbol is None:
         raise RequestError(ErrorCode.INVALID_REQUEST, "symbol: is required", field="symbol")
+    accounts = _str_list(raw, "accounts", max_items=256)
+    unknown = [a for a in accounts if a not in settings.accounts]
+    if unknown:
+        raise RequestError(
+            ErrorCode.UNKNOWN_ACCOUNT,
+            f"accounts: {unknown[0][:64]!r} is not configured",
+            field="accounts",
+        )
     return Request(
         request_id=request_id,
         kind=kind,
@@ -157,7 +165,7 @@ def parse(raw: Mapping[str, Any], settings: Settings) -> Request:
         symbol=symbol,
         order_id=order_id,
         order_ids=order_ids,
-        accounts=_str_list(raw, "accounts", max_items=256),
+        accounts=accounts,
         idempotency_key=_str(raw, "idempotency_key", max_len=128, pattern=_IDEMPOTENCY_KEY),
         reason=_str(raw, "reason", max_len=256) or "",
         parent_id=_str(raw, "parent_id", max_len=128, pattern=_REQUEST_ID) or "",

@@ -20,6 +20,10 @@ class Runtime:
         self._lock = threading.Lock()
         #: per-order work of batches; threads (and their HTTP sessions) live as long as we do
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ordercancel-order")
+        #: one thread per account of a kill; never waits on itself, only on `pool`
+        self.accounts_pool = ThreadPoolExecutor(
+            max_workers=8, thread_name_prefix="ordercancel-acct"
+        )
 
     def venue(self, account: str) -> Venue:
         """The account's venue connection, made once per process."""

@@ -62,6 +62,7 @@ class Store:
         self._begin = _script(client, "begin")
         self._emit = _script(client, "emit")
         self._finish = _script(client, "finish")
+        self._release = _script(client, "release")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -146,6 +147,27 @@ class Store:
             rid: json.loads(raw) if raw else None
             for rid, raw in zip(request_ids, raws, strict=True)
         }
+
+    def set_halt(self, fields: dict[str, str]) -> None:
+        self.redis.hset(self.keys.halt, mapping=dict(fields))  # type: ignore[arg-type]
+
+    def halted(self) -> dict[str, str] | None:
+        raw: Any = self.redis.hgetall(self.keys.halt)
+        return {str(k): str(v) for k, v in raw.items()} or None
+
+    def resume(self) -> bool:
+        """Clear the halt flag; True when it was set."""
+        return bool(self.redis.delete(self.keys.halt))
+
+    def claim_kill(self, claim: str, *, ttl_ms: int) -> str | None:
+        """Claim the kill run; None when claimed, else the running kill's claim."""
+        if self.redis.set(self.keys.kill_running, claim, nx=True, px=ttl_ms):
+            return None
+        running = self.redis.get(self.keys.kill_running)
+        return str(running) if running else None
+
+    def release_kill(self, claim: str) -> None:
+        self._release(keys=[self.keys.kill_running], args=[claim])
 
     def status(self, request_id: str) -> Event | None:
         """The final event, else the latest event of a running request, else None."""

@@ -1,0 +1,125 @@
+"""`kill`: the risk engine's kill switch.
+
+1. raise the halt flag at once (`Client.halted()`), so order-placing components stop;
+2. join a kill already running over the same accounts, or claim the run;
+3. `cancel_all` on every configured account (or the listed ones) in parallel, account-wide,
+   each verified flat and published as a child `final` (`parent_id` = the kill);
+4. one final for the kill: `completed` when every account is flat, `partial`, or `failed`.
+
+Kills travel on the urgent queue and their venue calls may use the whole rate budget.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent.futures import Future
+from dataclasses import replace
+from typing import Any
+
+from ordercancel.events import Outcome, final_event, request_fields
+from ordercancel.flatten import cancel_all_flow
+from ordercancel.job import Job
+from ordercancel.outcomes import ErrorCode, Kind, Status
+from ordercancel.request import Request, now_ms
+from ordercancel.retry import Deadline
+from ordercancel.runtime import Runtime
+
+log = logging.getLogger("ordercancel")
+
+
+def kill_flow(req: Request, rt: Runtime, deadline: Deadline) -> Outcome:
+    accounts = req.accounts or tuple(sorted(rt.settings.accounts))
+    rt.store.set_halt(
+        {
+            "reason": req.reason or "kill",
+            "since_ms": str(now_ms()),
+            "request_id": req.request_id,
+            "accounts": json.dumps(list(accounts)),
+        }
+    )
+    claim = json.dumps({"request_id": req.request_id, "accounts": list(accounts)})
+    running = rt.store.claim_kill(claim, ttl_ms=max(1000, int(deadline.remaining() * 1000) + 5000))
+    if running is not None:
+        first = json.loads(running)
+        if first["request_id"] != req.request_id and set(first["accounts"]) >= set(accounts):
+            return _join(first["request_id"], rt, deadline)
+    try:
+        futures: dict[str, Future[Outcome]] = {
+            account: rt.accounts_pool.submit(_flatten_account, req, account, rt, deadline)
+            for account in accounts
+        }
+        outcomes = {account: future.result() for account, future in futures.items()}
+    finally:
+        if running is None:
+            rt.store.release_kill(claim)
+    return _aggregate(outcomes)
+
+
+def _flatten_account(kill: Request, account: str, rt: Runtime, deadline: Deadline) -> Outcome:
+    config = rt.settings.accounts[account]
+    child = replace(
+        kill,
+        request_id=f"{kill.request_id}:{account}",
+        kind=Kind.CANCEL_ALL,
+        account=account,
+        venue=config.venue,
+        accounts=(),
+        symbol=None,
+        idempotency_key=None,
+        parent_id=kill.request_id,
+    )
+    try:
+        outcome = cancel_all_flow(Job(child, rt, rt.venue(account), deadline, urgent=True))
+    except Exception as exc:  # one account's bug must not stop the others
+        log.exception("kill %s: account %s failed unexpectedly", kill.request_id, account)
+        outcome = Outcome(
+            Status.FAILED, ErrorCode.INTERNAL, f"internal error: {type(exc).__name__}"
+        )
+    rt.store.finish(final_event(request_fields(child), outcome))
+    return outcome
+
+
+def _join(first_id: str, rt: Runtime, deadline: Deadline) -> Outcome:
+    first = rt.store.wait_final(first_id, deadline.remaining())
+    if first is None:
+        return Outcome(
+            Status.FAILED,
+            ErrorCode.DEADLINE_EXCEEDED,
+            f"joined kill {first_id} did not finish in time",
+            detail={"joined": first_id},
+        )
+    detail = json.loads(first["detail"]) if first.get("detail") else {}
+    return Outcome(
+        Status(first["status"]),
+        first["error_code"],
+        first["error"],
+        detail={**detail, "joined": first_id},
+    )
+
+
+def _aggregate(outcomes: dict[str, Outcome]) -> Outcome:
+    per_account: dict[str, Any] = {}
+    for account, outcome in outcomes.items():
+        per_account[account] = {
+            "status": outcome.status.value,
+            "closed": outcome.detail.get("closed", 0),
+            "open_count": outcome.detail.get("open_count", 0),
+            "flat_ms": outcome.detail.get("flat_ms"),
+        }
+        if outcome.error_code:
+            per_account[account]["error_code"] = outcome.error_code
+    attempts = sum(o.attempts for o in outcomes.values())
+    detail = {"accounts": per_account, "halted": True}
+    done = [a for a, o in outcomes.items() if o.status is Status.COMPLETED]
+    if len(done) == len(outcomes):
+        return Outcome(Status.COMPLETED, attempts=attempts, detail=detail)
+    status = Status.FAILED if not done else Status.PARTIAL
+    left = sorted(set(outcomes) - set(done))
+    return Outcome(
+        status,
+        ErrorCode.STILL_OPEN,
+        f"not verified flat: {', '.join(left)}",
+        attempts=attempts,
+        detail=detail,
+    )
