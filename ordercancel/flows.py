@@ -9,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import replace
 
+from ordercancel.budget import BudgetExhausted
 from ordercancel.errors import PermanentError, RequestError, RetryableError, VenueError
 from ordercancel.events import Outcome, final_event
 from ordercancel.flatten import cancel_all_flow
@@ -49,6 +50,8 @@ def settle(
     Anything not settled by the deadline is `unknown`: the order may still be open.
     """
     cause = cause or job.tally.last_error
+    if isinstance(cause, BudgetExhausted) and job.calls == 0:
+        return job.failed(cause)  # nothing was ever sent: the order is untouched
     polls = 0
     while True:
         try:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
+from ordercancel.budget import calling
 from ordercancel.errors import VenueError
 from ordercancel.events import Outcome, make_event, request_fields
 from ordercancel.outcomes import EventType, Kind, Status
@@ -53,15 +54,16 @@ class Job:
         """Call the venue with retries inside the deadline (see `retry.call_with_retry`)."""
         self._mark = self.venue.calls_made()
         try:
-            return call_with_retry(
-                op,
-                deadline=self.deadline,
-                max_timeout=self.venue.account.timeout_s,
-                tally=self.tally,
-                resync=self.venue.resync_clock,
-                on_retry=self._retrying,
-                reserve=reserve,
-            )
+            with calling(self.urgent, self.deadline.at_ms):
+                return call_with_retry(
+                    op,
+                    deadline=self.deadline,
+                    max_timeout=self.venue.account.timeout_s,
+                    tally=self.tally,
+                    resync=self.venue.resync_clock,
+                    on_retry=self._retrying,
+                    reserve=reserve,
+                )
         finally:
             self._calls = self.calls
             self._mark = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from ordercancel.budget import Budget, make_limiter
 from ordercancel.config import Settings
 from ordercancel.keys import Keys
 from ordercancel.store import Store
@@ -17,6 +18,8 @@ class Runtime:
         self.keys = Keys(settings.prefix)
         self.store = Store.from_settings(settings)
         self._venues: dict[str, Venue] = {}
+        self._budgets: dict[str, Budget] = {}
+        self._limiter = make_limiter(settings.broker_redis_url, settings.prefix)
         self._lock = threading.Lock()
         #: per-order work of batches; threads (and their HTTP sessions) live as long as we do
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ordercancel-order")
@@ -24,6 +27,20 @@ class Runtime:
         self.accounts_pool = ThreadPoolExecutor(
             max_workers=8, thread_name_prefix="ordercancel-acct"
         )
+
+    def _budget(self, venue: Venue) -> Budget:
+        """The budget of the venue's scope: the smallest rate_limit of the accounts in it."""
+        scope = venue.budget_scope(venue.account)
+        budget = self._budgets.get(scope)
+        if budget is None:
+            peers = [
+                c.rate_limit
+                for c in self.settings.accounts.values()
+                if c.venue == venue.name and venue.budget_scope(c) == scope
+            ]
+            limit = min(peers, key=lambda r: r.count / r.seconds)
+            budget = self._budgets[scope] = Budget(self._limiter, scope, limit)
+        return budget
 
     def venue(self, account: str) -> Venue:
         """The account's venue connection, made once per process."""
@@ -33,5 +50,7 @@ class Runtime:
                 venue = self._venues.get(account)
                 if venue is None:
                     config = self.settings.accounts[account]
-                    venue = self._venues[account] = venue_class(config.venue)(config)
+                    venue = venue_class(config.venue)(config)
+                    venue.budget = self._budget(venue)
+                    self._venues[account] = venue
         return venue

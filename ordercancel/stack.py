@@ -191,11 +191,11 @@ class Stack:
             os.killpg(self.worker.pid, signal.SIGKILL)
             self.worker.wait()
 
-    def drop_keys(self) -> None:
-        """Delete every key under our prefix: leaves a shared Redis as we found it."""
+    def drop_keys(self, under: str = "") -> None:
+        """Delete every key under our prefix (and `under`): leaves a shared Redis as we found it."""
         client = connect(self.redis_url)
         try:
-            for key in client.scan_iter(match=f"{self.prefix}:*", count=1000):
+            for key in client.scan_iter(match=f"{self.prefix}:{under}*", count=1000):
                 client.delete(key)
         finally:
             client.close()

@@ -149,7 +149,7 @@ class Store:
         }
 
     def set_halt(self, fields: dict[str, str]) -> None:
-        self.redis.hset(self.keys.halt, mapping=dict(fields))  # type: ignore[arg-type]
+        self.redis.hset(self.keys.halt, mapping=dict(fields))
 
     def halted(self) -> dict[str, str] | None:
         raw: Any = self.redis.hgetall(self.keys.halt)

@@ -37,10 +37,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
+from ordercancel.budget import Budget
 from ordercancel.config import AccountConfig
 from ordercancel.errors import VenueTimeout, VenueUnavailable
 from ordercancel.outcomes import Status
@@ -132,6 +134,8 @@ class Venue(ABC):
     max_batch: ClassVar[int] = 0
     #: None: no cancel-all endpoint; True: one symbol per call; False: account-wide only.
     cancel_all_by_symbol: ClassVar[bool | None] = None
+    #: what the venue's rate limit applies to: "ip" (every account via one host) or "account"
+    rate_scope: ClassVar[str] = "account"
 
     def __init__(self, account: AccountConfig):
         self.account = account
@@ -139,6 +143,15 @@ class Venue(ABC):
         self._local = threading.local()
         #: venue clock minus local clock, in ms; shared by this account's threads
         self.clock_offset_ms = 0
+        #: the shared rate budget, set by the runtime (None: unmetered)
+        self.budget: Budget | None = None
+
+    @classmethod
+    def budget_scope(cls, account: AccountConfig) -> str:
+        """Who shares the account's rate budget: one key per egress host, or per account."""
+        if cls.rate_scope == "ip":
+            return f"{cls.name}@{urlsplit(account.base_url).hostname}"
+        return f"{cls.name}:{account.name}"
 
     @classmethod
     @abstractmethod
@@ -204,9 +217,11 @@ class Venue(ABC):
         Messages name the failure's type only: request URLs and headers stay out of errors.
         """
         url = self.account.base_url + path
+        if self.budget is not None:
+            timeout = max(0.05, timeout - self.budget.acquire(timeout))
         self._local.calls = getattr(self._local, "calls", 0) + 1
         try:
-            return self.session.request(
+            resp = self.session.request(
                 method, url, timeout=(min(timeout, _CONNECT_TIMEOUT_S), timeout), **kwargs
             )
         except requests.ConnectTimeout:
@@ -216,3 +231,6 @@ class Venue(ABC):
         except requests.ConnectionError as exc:
             cause = type(exc.__context__ or exc).__name__
             raise VenueUnavailable(f"{method} {path}: connection failed ({cause})") from None
+        if resp.status_code == 429 and self.budget is not None:
+            self.budget.penalize()
+        return resp

@@ -47,6 +47,8 @@ def accounts_for(sim_url: str) -> dict:
             "api_key": "ak_" + secrets.token_hex(6),
             "private_key": f"file:{path}",
             "timeout_s": 0.5,
+            # Ajaib publishes no quota and the simulator enforces none: a roomy budget here
+            "rate_limit": "1000/1s",
             **extra,
         }
 
@@ -71,6 +73,10 @@ def accounts_for(sim_url: str) -> dict:
         "ajaib-wrongkey": ajaib_account(),
         # cancel-all tests own these: nothing else leaves orders on them
         "zebpay-flat": key_account(),
+        # its own egress host, so its own (tight) budget scope
+        "zebpay-budget": key_account(
+            base_url=sim_url.replace("127.0.0.1", "localhost"), rate_limit="10/2s"
+        ),
         "ajaib-flat": ajaib_account(symbols=["BTC_USDT", "ETH_USDT"]),
         "ajaib-flatall": ajaib_account(),
     }
@@ -129,9 +135,11 @@ def admin(stack):
 
 @pytest.fixture(autouse=True)
 def _fresh_sim(request):
-    """Every test starts with no faults, full rate budgets, an empty request log."""
+    """Every test starts with no faults, full rate budgets (the venue's and ours), an empty
+    request log."""
     if "stack" in request.fixturenames or "admin" in request.fixturenames:
         request.getfixturevalue("admin").reset()
+        request.getfixturevalue("stack").drop_keys("budget")
 
 
 def venue_of(account: str) -> str:

@@ -55,7 +55,7 @@ class AjaibOptions:
 
 class Ajaib(Venue):
     name = "ajaib"
-    default_rate_limit = "10/1s"  # no published quota: a conservative default
+    default_rate_limit = "20/1s"  # no published quota: conservative, shrinks on 429
     max_batch = 100  # the docs set none; chunks keep one refused call small
     cancel_all_by_symbol = True  # DELETE /order/open takes one symbol
 

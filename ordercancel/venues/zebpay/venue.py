@@ -50,6 +50,7 @@ class ZebPay(Venue):
     name = "zebpay"
     default_rate_limit = "180/60s"  # per client IP, all /api routes
     cancel_all_by_symbol = False  # DELETE /order/all is account-wide
+    rate_scope = "ip"
 
     @classmethod
     def parse_options(
