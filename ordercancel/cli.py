@@ -129,6 +129,33 @@ def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_deadman(args: argparse.Namespace, settings: Settings) -> int:
+    client = _client(settings)
+    if args.action == "arm":
+        if args.timeout is None:
+            print("ordercancel: deadman arm needs --timeout SEC", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            client.arm_deadman(args.timeout, args.account)
+        except ValueError as exc:
+            print(f"ordercancel: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        scope = ", ".join(args.account) if args.account else "every account"
+        print(f"armed: a kill fires on {scope} without a heartbeat for {args.timeout:g}s")
+        return EXIT_OK
+    if args.action == "heartbeat":
+        if client.heartbeat():
+            return EXIT_OK
+        print("ordercancel: the dead-man switch is not armed", file=sys.stderr)
+        return EXIT_STATUS
+    if args.action == "disarm":
+        print("disarmed" if client.disarm() else "not armed")
+        return EXIT_OK
+    state = client.deadman()
+    print(json.dumps(state or {"state": "disarmed"}, sort_keys=True))
+    return EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     event = _client(settings).status(args.request_id)
     if event is None:
@@ -266,6 +293,12 @@ def parser() -> argparse.ArgumentParser:
 
     resume = sub.add_parser("resume", help="clear the halt flag a kill raised")
     resume.set_defaults(func=cmd_resume)
+
+    deadman = sub.add_parser("deadman", help="dead-man switch: a kill unless heartbeats arrive")
+    deadman.add_argument("action", choices=["arm", "heartbeat", "disarm", "status"])
+    deadman.add_argument("--timeout", type=float, metavar="SEC", help="arm: heartbeat interval")
+    deadman.add_argument("--account", action="append", help="arm: only these accounts")
+    deadman.set_defaults(func=cmd_deadman)
 
     status = sub.add_parser("status", help="latest known state of a request")
     status.add_argument("request_id")

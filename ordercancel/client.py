@@ -163,6 +163,30 @@ class Client:
         """Clear the halt flag; True when it was set."""
         return self.store.resume()
 
+    def arm_deadman(self, timeout_s: float, accounts: list[str] | None = None) -> None:
+        """Arm the dead-man switch: without `heartbeat()` for `timeout_s`, a kill fires (reason
+        `deadman`) on `accounts`, or on every account."""
+        if not 0.1 <= timeout_s <= 86_400:
+            raise ValueError("timeout_s must be in 0.1..86400")
+        for account in accounts or []:
+            if account not in self.settings.accounts or "," in account:
+                raise ValueError(f"account {account!r} is not configured")
+        self.store.deadman("arm", int(timeout_s * 1000), ",".join(accounts or []))
+
+    def heartbeat(self) -> bool:
+        """Push the dead-man deadline out by its timeout; False when it is not armed (never
+        armed, disarmed, or already fired)."""
+        result = self.store.deadman("beat")
+        return bool(result and result.get("result") == "1")
+
+    def disarm(self) -> bool:
+        """Disarm the dead-man switch; True when it was armed."""
+        return bool(self.store.redis.delete(self.keys.deadman))
+
+    def deadman(self) -> dict[str, str] | None:
+        """The switch's state: `state` (armed / fired / sent), `timeout_ms`, `expires_ms`, ..."""
+        return self.store.deadman_state()
+
     def status(self, request_id: str) -> Event | None:
         """The request's final event, else its latest event, else None."""
         return self.store.status(request_id)

@@ -39,6 +39,11 @@ class Keys:
         """The running kill's claim: JSON {request_id, accounts}."""
         return f"{self.prefix}:kill:running"
 
+    @property
+    def deadman(self) -> str:
+        """The dead-man switch (hash; see lua/deadman.lua)."""
+        return f"{self.prefix}:deadman"
+
     def final(self, request_id: str) -> str:
         """List holding the request's one final event (JSON)."""
         return f"{self.prefix}:final:{request_id}"

@@ -63,6 +63,7 @@ class Store:
         self._emit = _script(client, "emit")
         self._finish = _script(client, "finish")
         self._release = _script(client, "release")
+        self._deadman = _script(client, "deadman")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -168,6 +169,17 @@ class Store:
 
     def release_kill(self, claim: str) -> None:
         self._release(keys=[self.keys.kill_running], args=[claim])
+
+    def deadman(self, op: str, *args: str | int) -> dict[str, str] | None:
+        """One dead-man operation (`lua/deadman.lua`): arm, beat, check, sent."""
+        reply: Any = self._deadman(keys=[self.keys.deadman], args=[op, *args])
+        if isinstance(reply, list):
+            return dict(zip(reply[::2], reply[1::2], strict=True)) or None
+        return {"result": str(reply)}
+
+    def deadman_state(self) -> dict[str, str] | None:
+        raw: Any = self.redis.hgetall(self.keys.deadman)
+        return {str(k): str(v) for k, v in raw.items()} or None
 
     def status(self, request_id: str) -> Event | None:
         """The final event, else the latest event of a running request, else None."""

@@ -41,7 +41,12 @@ def runtime() -> Runtime:
 
 @worker_ready.connect
 def _announce_ready(sender: Any = None, **_: Any) -> None:
-    """Tell whoever started us (tests, the demo) that this node consumes now."""
+    """Watch the dead-man switch, then tell whoever started us (tests, the demo) that this node
+    consumes now."""
+    from ordercancel.celery_app import TASK, URGENT
+    from ordercancel.deadman import Watcher
+
+    Watcher(runtime().store, lambda m: app.send_task(TASK, args=[m], queue=URGENT)).start()
     keys = Keys(settings.prefix)
     client = runtime().store.redis
     client.rpush(keys.workers_ready, getattr(sender, "hostname", "worker"))

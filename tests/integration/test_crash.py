@@ -38,3 +38,22 @@ def test_sigkilled_worker_work_is_redelivered_and_finishes_once(short_visibility
     assert order_status(admin, "zebpay-slow", oid) == "canceled"
     assert [e["event"] for e in events_of(client, ticket.request_id)].count("final") == 1
     client.close()
+
+
+def test_dead_man_fires_though_the_worker_watching_it_was_killed(short_visibility_stack):
+    stack = short_visibility_stack
+    admin, client = SimAdmin(stack.sim_url), Client(stack.settings)
+    ids = admin.seed("ajaib", "ajaib-main", [{"symbol": "BTC_USDT"}] * 3)
+    # Given an armed switch, and the only worker SIGKILLed before it expires
+    client.arm_deadman(1.5, ["ajaib-main"])
+    request_id = f"deadman-{client.deadman()['armed_ms']}"
+    stack.stop_worker(signal.SIGKILL)
+    # When a new worker starts
+    stack.start_worker()
+    # Then the kill fires all the same, and every order is cancelled
+    final = client.store.wait_final(request_id, 20)
+    assert final is not None and final["status"] == "completed"
+    assert {
+        o["status"] for o in admin.orders("ajaib", "ajaib-main") if str(o["order_id"]) in ids
+    } == {"CANCELLED"}
+    client.close()
