@@ -210,7 +210,19 @@ def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from ordercancel.demo import run
 
-    return run(orders=args.orders, as_json=args.json, redis_url=settings.redis_url)
+    return run(
+        orders=args.orders,
+        kill_orders=args.kill_orders,
+        as_json=args.json,
+        redis_url=settings.redis_url,
+    )
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from ordercancel.bench import run
+
+    return run(args.scenario, as_json=args.json, redis_url=settings.redis_url, orders=args.orders,
+               runs=args.runs)  # fmt: skip
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
@@ -234,9 +246,19 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="embedded Redis + simulator + worker: cancel seeded orders")
-    demo.add_argument("--orders", type=int, default=60, help="open orders to seed and cancel")
+    demo.add_argument(
+        "--orders", type=int, default=60, help="orders per venue cancelled one by one"
+    )
+    demo.add_argument("--kill-orders", type=int, default=300, help="orders per venue for the kill")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
     demo.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("bench", help="benchmarks against the simulator on this machine")
+    bench.add_argument("scenario", nargs="?", default="kill", choices=["kill", "all"])
+    bench.add_argument("--orders", type=int, default=2000, help="kill: open orders, both venues")
+    bench.add_argument("--runs", type=int, default=3)
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(func=cmd_bench)
 
     up = sub.add_parser("up", help="local stack in the foreground: embedded Redis and a worker")
     up.add_argument("--sim", action="store_true", help="also run the venue simulator")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import secrets
 import sys
@@ -11,11 +12,12 @@ import tomllib
 from collections import Counter
 from typing import Any
 
+from ordercancel.bench import AJAIB_RATE, kill_round
 from ordercancel.client import Client
 from ordercancel.config import Settings
 from ordercancel.events import Event
 from ordercancel.sim.admin import SimAdmin
-from ordercancel.stack import Stack
+from ordercancel.stack import Stack, sim_accounts
 from ordercancel.stats import percentile
 
 #: per venue: the symbols seeded, and the venue's own word for a cancelled order
@@ -51,12 +53,13 @@ def _cancel_all_orders(client: Client, venue: str, ids: list[str]) -> list[Event
     return finals
 
 
-def run(*, orders: int, as_json: bool, redis_url: str | None) -> int:
+def run(*, orders: int, kill_orders: int, as_json: bool, redis_url: str | None) -> int:
     """Seed open orders on both simulated venues, cancel every one through a worker, verify
-    at the venue."""
-    if not 1 <= orders <= 170:
+    at the venue; then seed `kill_orders` more per venue over five symbols and fire a kill."""
+    if not 1 <= orders <= 120 or not 1 <= kill_orders <= 5000:
         print(
-            "ordercancel: --orders must be 1..170 (one by one under ZebPay's 180/60s budget)",
+            "ordercancel: --orders must be 1..120 (one by one, under 80% of ZebPay's 180/60s "
+            "budget) and --kill-orders 1..5000",
             file=sys.stderr,
         )
         return 2
@@ -64,7 +67,8 @@ def run(*, orders: int, as_json: bool, redis_url: str | None) -> int:
     prefix = "ordercancel" if redis_url is None else f"ordercancel-demo-{secrets.token_hex(4)}"
     started = time.monotonic()
     report: dict[str, Any] = {}
-    with Stack(redis_url=redis_url, prefix=prefix) as stack:
+    accounts = functools.partial(sim_accounts, ajaib_rate_limit=AJAIB_RATE)
+    with Stack(redis_url=redis_url, prefix=prefix, accounts=accounts) as stack:
         where = "embedded at " + stack.redis_url if redis_url is None else "given"
         _say(quiet, f"redis     {where}")
         _say(quiet, f"simulator {stack.sim_url}")
@@ -91,6 +95,10 @@ def run(*, orders: int, as_json: bool, redis_url: str | None) -> int:
                 "open_at_venue_after": len(left),
             }
             _say(quiet, f"{venue:<9} {len(finals)}/{len(ids)} final in {elapsed:.2f}s")
+        _say(quiet, f"kill      {kill_orders} open orders per venue over 5 symbols each; kill!")
+        kill = kill_round(client, admin, kill_orders, "demo kill switch")
+        flat = ", ".join(f"{v} {r['flat_ms']} ms" for v, r in kill["venues"].items())
+        _say(quiet, f"kill      {kill['status']} in {kill['kill_ms']} ms; verified flat: {flat}")
         client.close()
         if redis_url is not None:
             stack.stop_worker()
@@ -99,7 +107,14 @@ def run(*, orders: int, as_json: bool, redis_url: str | None) -> int:
         r["statuses"] == {"canceled": r["orders"]} and r["open_at_venue_after"] == 0
         for r in report.values()
     )
-    summary = {"venues": report, "ok": ok, "total_seconds": round(time.monotonic() - started, 3)}
+    ok = ok and kill["status"] == "completed"
+    ok = ok and all(v["not_cancelled_at_venue"] == 0 for v in kill["venues"].values())
+    summary = {
+        "venues": report,
+        "kill": kill,
+        "ok": ok,
+        "total_seconds": round(time.monotonic() - started, 3),
+    }
     if as_json:
         print(json.dumps(summary, sort_keys=True))
     else:
@@ -110,6 +125,8 @@ def run(*, orders: int, as_json: bool, redis_url: str | None) -> int:
             print(f"  {venue:<8} {statuses}; open at venue {r['open_at_venue_after']}")
             p50, p99, top = lat["p50"], lat["p99"], lat["max"]
             print(f"  {'':<8} latency ms p50 {p50:.0f}  p99 {p99:.0f}  max {top:.0f}")
+        flat = ", ".join(f"{v} {r['flat_ms']} ms" for v, r in kill["venues"].items())
+        print(f"  kill     {kill['status']} in {kill['kill_ms']} ms, verified flat: {flat}")
         print(f"  {'OK: every order cancelled and verified at the venue' if ok else 'NOT OK'}")
     return 0 if ok else 1
 

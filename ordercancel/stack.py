@@ -37,21 +37,29 @@ def new_ec_key_pem() -> str:
     return pem.decode()
 
 
-def sim_accounts(sim_url: str) -> dict[str, dict[str, Any]]:
-    """Accounts for the simulator with fresh credentials: one per venue."""
+SYMBOLS = {
+    "zebpay": ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT"],
+    "ajaib": ["BTC_USDT", "ETH_USDT", "SOL_USDT", "XRP_USDT", "DOGE_USDT"],
+}
+
+
+def sim_accounts(sim_url: str, *, ajaib_rate_limit: str | None = None) -> dict[str, dict[str, Any]]:
+    """Accounts for the simulator with fresh credentials: one per venue, five symbols each."""
     return {
         "zebpay-main": {
             "venue": "zebpay",
             "base_url": sim_url,
             "api_key": "zk_" + secrets.token_hex(8),
             "api_secret": secrets.token_hex(24),
+            "symbols": SYMBOLS["zebpay"],
         },
         "ajaib-main": {
             "venue": "ajaib",
             "base_url": sim_url,
             "api_key": "ak_" + secrets.token_hex(8),
             "private_key": new_ec_key_pem(),
-            "symbols": ["BTC_USDT", "ETH_USDT"],
+            "symbols": SYMBOLS["ajaib"],
+            **({"rate_limit": ajaib_rate_limit} if ajaib_rate_limit else {}),
         },
     }
 

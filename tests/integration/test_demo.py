@@ -10,7 +10,17 @@ import sys
 def test_demo_cancels_every_order_and_says_so():
     env = {k: v for k, v in os.environ.items() if k != "ORDERCANCEL_CONFIG"}
     out = subprocess.run(
-        [sys.executable, "-m", "ordercancel", "demo", "--orders", "12", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "ordercancel",
+            "demo",
+            "--orders",
+            "12",
+            "--kill-orders",
+            "50",
+            "--json",
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -24,3 +34,6 @@ def test_demo_cancels_every_order_and_says_so():
     for venue in summary["venues"].values():
         assert venue["statuses"] == {"canceled": 12} and venue["open_at_venue_after"] == 0
         assert venue["latency_ms"]["p50"] <= venue["latency_ms"]["p99"]
+    kill = summary["kill"]
+    assert kill["status"] == "completed"
+    assert all(v["not_cancelled_at_venue"] == 0 for v in kill["venues"].values())
