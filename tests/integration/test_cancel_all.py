@@ -111,3 +111,25 @@ def test_cli_cancel_all(stack, admin):
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["status"] == "completed"
     assert all(order_status(admin, "zebpay-flat", o) == "canceled" for o in ids)
+
+
+def test_zebpay_listing_follows_its_cursor_across_pages(stack, admin):
+    from ordercancel.runtime import Runtime
+
+    ids = seed(admin, "zebpay-flat", n=1100, symbol="SOLUSDT")
+    listed = Runtime(stack.settings).venue("zebpay-flat").list_open("SOLUSDT", 5.0)
+    assert sorted(r.order_id for r in listed) == sorted(ids)
+    assert len(venue_calls(admin, "zebpay.open_orders")) == 3  # 500 + 500 + 100
+    client_all = Runtime(stack.settings).venue("zebpay-flat").cancel_all(None, 5.0)
+    assert len(client_all.cancelled) >= 1100
+
+
+def test_ajaib_verification_pages_through_the_listing(client, admin):
+    [missed] = seed(admin, "ajaib-flat", batch_fail=True)  # the oldest: on the last page
+    seed(admin, "ajaib-flat", n=230)
+    ticket = client.cancel_all("ajaib-flat", "BTC_USDT")
+    final = ticket.wait(20)
+    assert final["status"] == "completed"
+    assert order_status(admin, "ajaib-flat", missed) == "CANCELLED"
+    assert len(venue_calls(admin, "ajaib.cancel")) == 1
+    assert json.loads(final["detail"])["closed"] == 231
