@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -346,6 +347,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = argparse.Namespace(func=cmd_worker, celery_args=argv[1:])
     else:
         args = parser().parse_args(argv)
+        # SIGTERM ends like Ctrl-C: the embedded Redis and worker a command started are stopped
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         settings = Settings.from_env()
     except ConfigError as exc:

@@ -91,3 +91,29 @@ def test_config_errors_exit_2_naming_account_and_field(stack, tmp_path):
     worker = run(stack, "worker", env=env)
     assert worker.returncode == 2 and "accounts.z1.api_key" in worker.stderr
     assert "Traceback" not in worker.stderr
+
+
+def test_up_stops_what_it_started_on_sigterm(tmp_path):
+    import os
+    import signal
+
+    import redis
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERCANCEL_")}
+    proc = subprocess.Popen([sys.executable, "-m", "ordercancel", "up", "--sim"], env=env,
+                            stdout=subprocess.PIPE, text=True, cwd=tmp_path)  # fmt: skip
+    lines = []
+    for line in proc.stdout:  # up prints its parts, then "worker ready"
+        lines.append(line)
+        if line.startswith("worker"):
+            break
+    socket = next(x.split()[1] for x in lines if x.startswith("redis"))[len("unix://") :]
+    assert redis.Redis(unix_socket_path=socket).ping()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 128 + signal.SIGTERM
+    proc.stdout.close()
+    try:
+        redis.Redis(unix_socket_path=socket, socket_connect_timeout=1).ping()
+        raise AssertionError("the embedded Redis outlived `ordercancel up`")
+    except redis.ConnectionError:
+        pass
