@@ -22,6 +22,11 @@ TASK = "ordercancel.execute"
 ROUTINE, URGENT = "routine", "urgent"
 
 
+def queue_for(kind: object) -> str:
+    """Kills go to the urgent queue, everything else to the routine one."""
+    return URGENT if kind == "kill" else ROUTINE
+
+
 def broker_url(redis_url: str) -> str:
     """kombu spells a unix socket `redis+socket://`."""
     parts = urlsplit(redis_url)

@@ -126,6 +126,12 @@ class Settings:
     idempotency_retention_s: int = 24 * 3600
     default_deadline_ms: int = 30_000
     max_deadline_ms: int = 300_000
+    #: backpressure: beyond this many requests begun and not final, new ones are `overloaded`
+    max_pending_per_account: int = 10_000
+    #: the largest intake entry read as a request (bytes of its `request` field)
+    max_entry_bytes: int = 65_536
+    #: the most order ids one cancel_batch may name
+    max_batch_orders: int = 1_000
     worker_concurrency: int = 8
     urgent_concurrency: int = 4
     #: How long an unacknowledged task waits before the broker hands it to another worker.
@@ -186,6 +192,11 @@ class Settings:
             ),
             default_deadline_ms=default_deadline,
             max_deadline_ms=max_deadline,
+            max_pending_per_account=_int(
+                requests, "max_pending_per_account", 10_000, 1, 10**7, "requests"
+            ),
+            max_entry_bytes=_int(requests, "max_entry_bytes", 65_536, 1024, 2**24, "requests"),
+            max_batch_orders=_int(requests, "max_batch_orders", 1_000, 1, 100_000, "requests"),
             worker_concurrency=_int(worker, "concurrency", 8, 1, 256, "worker"),
             urgent_concurrency=_int(worker, "urgent_concurrency", 4, 1, 256, "worker"),
             visibility_timeout_s=_int(

@@ -20,6 +20,11 @@ class Keys:
         return f"{self.prefix}:results"
 
     @property
+    def dead(self) -> str:
+        """Dead-letter stream: intake entries that kept failing, with their error."""
+        return f"{self.prefix}:dead"
+
+    @property
     def celery(self) -> str:
         """Prefix of the Celery broker's own keys (queues, unacked set)."""
         return f"{self.prefix}:celery:"
@@ -51,6 +56,10 @@ class Keys:
     def last(self, request_id: str) -> str:
         """The latest non-final event of a running request (JSON)."""
         return f"{self.prefix}:last:{request_id}"
+
+    def pending(self, account: str) -> str:
+        """Set of the account's requests begun and not yet final (backpressure)."""
+        return f"{self.prefix}:pending:{account or '-'}"
 
     def idempotency(self, account: str, key: str) -> str:
         return f"{self.prefix}:idem:{account}:{key}"

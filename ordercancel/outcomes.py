@@ -40,6 +40,8 @@ class ErrorCode(StrEnum):
     DEADLINE_EXCEEDED = "deadline_exceeded"
     STILL_OPEN = "still_open"
     CONFLICT = "conflict"
+    OVERLOADED = "overloaded"
+    DEAD_LETTER = "dead_letter"
     VENUE_ERROR = "venue_error"
     INTERNAL = "internal"
 

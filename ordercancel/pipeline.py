@@ -59,6 +59,7 @@ def handle(message: Mapping[str, Any], rt: Runtime) -> None:
         make_event(base, EventType.ACCEPTED),
         idem=idem,
         fingerprint=req.fingerprint(),
+        max_pending=0 if req.kind is Kind.KILL else rt.settings.max_pending_per_account,
     )
     if begin.state == "done":
         return  # a re-delivery of a finished request
@@ -67,6 +68,13 @@ def handle(message: Mapping[str, Any], rt: Runtime) -> None:
             Status.REJECTED,
             ErrorCode.IDEMPOTENCY_CONFLICT,
             f"idempotency_key was used by request {begin.arg} for a different request",
+        )
+    elif begin.state == "overloaded":
+        outcome = Outcome(
+            Status.REJECTED,
+            ErrorCode.OVERLOADED,
+            f"account {req.account} has {begin.arg} requests pending "
+            f"(limit {rt.settings.max_pending_per_account}); try again later",
         )
     elif begin.state in ("replay", "wait"):
         outcome = _outcome_of_first(req, begin.state, begin.arg, rt)

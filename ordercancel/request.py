@@ -142,7 +142,7 @@ def parse(raw: Mapping[str, Any], settings: Settings) -> Request:
         account, venue = config.name, config.venue
     symbol = _str(raw, "symbol", max_len=32)
     order_id = _str(raw, "order_id", max_len=64, required=kind is Kind.CANCEL)
-    order_ids = _str_list(raw, "order_ids", max_items=1000)
+    order_ids = _str_list(raw, "order_ids", max_items=settings.max_batch_orders)
     if kind is Kind.CANCEL_BATCH and not order_ids:
         raise RequestError(ErrorCode.INVALID_REQUEST, "order_ids: is required", field="order_ids")
     if kind is Kind.CANCEL_BATCH and symbol is None:

@@ -39,6 +39,18 @@ def connect(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, **kwargs)
 
 
+def connect_raw(url: str) -> redis.Redis:
+    """Like `connect`, but replies stay bytes (for input that may not be UTF-8)."""
+    client = connect(url)
+    kwargs = dict(client.connection_pool.connection_kwargs, decode_responses=False)
+    client.close()
+    return redis.Redis(
+        connection_pool=redis.ConnectionPool(
+            connection_class=client.connection_pool.connection_class, **kwargs
+        )
+    )
+
+
 def _script(client: redis.Redis, name: str) -> Any:
     return client.register_script(files("ordercancel.lua").joinpath(f"{name}.lua").read_text())
 
@@ -74,20 +86,32 @@ class Store:
             retention_s=settings.idempotency_retention_s,
         )
 
-    def _keys(self, request_id: str, idem: str | None) -> list[str]:
-        ks = [self.keys.final(request_id), self.keys.last(request_id), self.keys.results]
+    def _keys(self, request_id: str, account: str, idem: str | None = None) -> list[str]:
+        ks = [
+            self.keys.final(request_id),
+            self.keys.last(request_id),
+            self.keys.results,
+            self.keys.pending(account),
+        ]
         return [*ks, idem] if idem else ks
 
     def begin(
-        self, request_id: str, accepted: Event, *, idem: str | None, fingerprint: str
+        self,
+        request_id: str,
+        accepted: Event,
+        *,
+        idem: str | None,
+        fingerprint: str,
+        max_pending: int = 0,
     ) -> Begin:
         state, arg = self._begin(
-            keys=self._keys(request_id, idem),
+            keys=self._keys(request_id, accepted["account"], idem),
             args=[
                 self.maxlen,
                 self.ttl,
                 request_id,
                 fingerprint,
+                max_pending,
                 json.dumps(accepted),
                 *_flat(accepted),
             ],
@@ -98,7 +122,7 @@ class Store:
         rid = event["request_id"]
         return bool(
             self._emit(
-                keys=self._keys(rid, None),
+                keys=self._keys(rid, event["account"]),
                 args=[self.maxlen, self.ttl, json.dumps(event), *_flat(event)],
             )
         )
@@ -108,7 +132,7 @@ class Store:
         rid = event["request_id"]
         return bool(
             self._finish(
-                keys=self._keys(rid, idem),
+                keys=self._keys(rid, event["account"], idem),
                 args=[self.maxlen, self.ttl, rid, json.dumps(event), *_flat(event)],
             )
         )
@@ -119,7 +143,7 @@ class Store:
             for event in events:
                 rid = event["request_id"]
                 self._finish(
-                    keys=self._keys(rid, None),
+                    keys=self._keys(rid, event["account"]),
                     args=[self.maxlen, self.ttl, rid, json.dumps(event), *_flat(event)],
                     client=pipe,
                 )

@@ -41,12 +41,17 @@ def runtime() -> Runtime:
 
 @worker_ready.connect
 def _announce_ready(sender: Any = None, **_: Any) -> None:
-    """Watch the dead-man switch, then tell whoever started us (tests, the demo) that this node
-    consumes now."""
-    from ordercancel.celery_app import TASK, URGENT
+    """Read the intake stream and watch the dead-man switch, then tell whoever started us (tests,
+    the demo) that this node consumes now."""
+    from ordercancel.celery_app import TASK, queue_for
     from ordercancel.deadman import Watcher
+    from ordercancel.intake import Intake
 
-    Watcher(runtime().store, lambda m: app.send_task(TASK, args=[m], queue=URGENT)).start()
+    def send(message: dict[str, Any]) -> None:
+        app.send_task(TASK, args=[message], queue=queue_for(message.get("kind")))
+
+    Watcher(runtime().store, send).start()
+    Intake(settings, runtime().store, getattr(sender, "hostname", "worker"), send).start()
     keys = Keys(settings.prefix)
     client = runtime().store.redis
     client.rpush(keys.workers_ready, getattr(sender, "hostname", "worker"))

@@ -1,7 +1,7 @@
 -- Publish a request's one final event; a second attempt is a no-op (returns 0).
 -- The final is kept as the only element of the list KEYS[1], so that waiters can block on it
 -- with BLMOVE list list (a rotation: it stays for the next waiter).
--- KEYS: final, last, results [, idem]
+-- KEYS: final, last, results, pending [, idem]
 -- ARGV: maxlen, ttl_s, request_id, final_json, field, value, ...
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
@@ -9,10 +9,11 @@ end
 redis.call('RPUSH', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('DEL', KEYS[2])
+redis.call('SREM', KEYS[4], ARGV[3])
 local fields = {}
 for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
-if KEYS[4] and redis.call('HGET', KEYS[4], 'request_id') == ARGV[3] then
-  redis.call('HSET', KEYS[4], 'final', ARGV[4])
+if KEYS[5] and redis.call('HGET', KEYS[5], 'request_id') == ARGV[3] then
+  redis.call('HSET', KEYS[5], 'final', ARGV[4])
 end
 return 1
