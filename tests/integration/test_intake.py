@@ -1,0 +1,139 @@
+"""The intake stream: any producer's XADD, read through a consumer group by the workers."""
+
+import json
+import time
+
+import redis
+
+from ordercancel.intake import GROUP, MAX_DELIVERIES
+from ordercancel.store import connect_raw
+
+from .conftest import order_status, seed
+
+
+def xadd(client, value, field="request"):
+    data = value if isinstance(value, bytes | str) else json.dumps(value)
+    return client.store.redis.xadd(client.keys.requests, {field: data})
+
+
+def final_of(client, request_id, timeout=15):
+    final = client.store.wait_final(request_id, timeout)
+    assert final is not None, f"no final for {request_id}"
+    return final
+
+
+def test_a_plain_xadd_cancels_an_order(client, admin):
+    [oid] = seed(admin, "ajaib-main")
+    entry = xadd(client, {"kind": "cancel", "account": "ajaib-main", "order_id": oid,
+                          "symbol": "BTC_USDT", "reason": "from redis-cli"})  # fmt: skip
+    final = final_of(client, entry)  # the entry id is the request id
+    assert final["status"] == "canceled" and final["reason"] == "from redis-cli"
+    assert final["received_ms"] == entry.split("-")[0]  # receipt is when Redis took the entry
+    assert order_status(admin, "ajaib-main", oid) == "CANCELLED"
+
+
+def test_an_entry_may_name_its_request_id(client, admin):
+    [oid] = seed(admin)
+    xadd(
+        client, {"kind": "cancel", "account": "zebpay-main", "order_id": oid, "request_id": "rq-7"}
+    )
+    assert final_of(client, "rq-7")["status"] == "canceled"
+
+
+def test_a_kill_through_the_stream(client, admin):
+    [oid] = seed(admin, "zebpay-flat")
+    entry = xadd(
+        client, {"kind": "kill", "reason": "java risk engine", "accounts": ["zebpay-flat"]}
+    )
+    assert final_of(client, entry)["status"] == "completed"
+    assert order_status(admin, "zebpay-flat", oid) == "canceled"
+    client.resume()
+
+
+def test_unreadable_entries_are_rejected_under_their_entry_id(client):
+    cases = {
+        "no request field": ({"kind": "cancel"}, "other"),
+        "not JSON": ("{kind: cancel", "request"),
+        "not an object": ('["cancel"]', "request"),
+        "not UTF-8": (b"\xff\xfe\x00{", "request"),
+        "NUL": ('{"kind": "cancel\\u0000", "x": "\x00"}', "request"),
+        "too deep": ("[" * 500 + "]" * 500, "request"),
+        "too large": (json.dumps({"kind": "cancel", "pad": "x" * 70_000}), "request"),
+    }
+    for name, (value, field) in cases.items():
+        entry = xadd(client, value, field)
+        final = final_of(client, entry)
+        assert (final["status"], final["error_code"]) == ("rejected", "invalid_message"), name
+        assert len(final["error"]) < 300
+
+
+def test_invalid_fields_are_rejected_naming_the_field(client):
+    entry = xadd(client, {"kind": "cancel", "account": "zebpay-main", "order_id": 42})
+    final = final_of(client, entry)
+    assert (final["status"], final["error_code"]) == ("rejected", "invalid_request")
+    assert "order_id" in final["error"]
+    entry = xadd(client, {"kind": "cancel", "account": "x" * 5000, "order_id": "1"})
+    final = final_of(client, entry)
+    assert final["status"] == "rejected" and len(final["error"]) < 300  # nothing long echoed
+
+
+def ghost_read(client, value):
+    """XADD an entry and have a reader that then 'crashes' take it, before any worker sees it."""
+    raw = connect_raw(client.settings.broker_redis_url)
+    with raw.pipeline(transaction=True) as pipe:
+        pipe.xadd(client.keys.requests, {"request": json.dumps(value)})
+        pipe.xreadgroup(GROUP, "ghost", {client.keys.requests: ">"}, count=1)
+        entry, read = pipe.execute()
+    assert read[0][1][0][0] == entry
+    return raw, entry.decode()
+
+
+def test_entries_of_a_crashed_reader_are_claimed_back(client, admin):
+    [oid] = seed(admin)
+    raw, entry = ghost_read(client, {"kind": "cancel", "account": "zebpay-main", "order_id": oid})
+    assert final_of(client, entry)["status"] == "canceled"  # after the claim idle time
+    assert raw.xpending_range(client.keys.requests, GROUP, "-", "+", 10, consumername="ghost") == []
+
+
+def test_an_entry_that_keeps_failing_is_dead_lettered(client, admin):
+    [oid] = seed(admin)
+    raw, entry = ghost_read(client, {"kind": "cancel", "account": "zebpay-main", "order_id": oid})
+    for _ in range(MAX_DELIVERIES):  # delivered and lost again and again
+        raw.xclaim(client.keys.requests, GROUP, "ghost", 0, [entry])
+    final = final_of(client, entry)
+    assert (final["status"], final["error_code"]) == ("failed", "dead_letter")
+    dead = raw.xrange(client.keys.dead)
+    assert any(f[b"entry_id"].decode() == entry for _, f in dead)
+    assert order_status(admin, "zebpay-main", oid) == "new"  # never executed
+
+
+def test_backpressure_rejects_beyond_the_pending_limit_but_never_a_kill(client, admin, stack):
+    limit = stack.settings.max_pending_per_account
+    key = client.keys.pending("zebpay-flat")
+    client.store.redis.sadd(key, *[f"fake-{i}" for i in range(limit)])
+    try:
+        [oid] = seed(admin, "zebpay-flat")
+        final = client.cancel("zebpay-flat", oid).wait(10)
+        assert (final["status"], final["error_code"]) == ("rejected", "overloaded")
+        assert client.kill("overloaded", ["zebpay-flat"]).wait(15)["status"] == "completed"
+        assert order_status(admin, "zebpay-flat", oid) == "canceled"
+    finally:
+        client.store.redis.delete(key)
+        client.resume()
+
+
+def drained(client, timeout=10.0) -> bool:
+    """Whether the group's pending list empties within `timeout` (an entry is acknowledged just
+    after its final is published, so the two are not one event)."""
+    raw: redis.Redis = connect_raw(client.settings.broker_redis_url)
+    end = time.monotonic() + timeout
+    while raw.xpending(client.keys.requests, GROUP)["pending"]:
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_the_group_is_left_with_nothing_pending(client):
+    final_of(client, xadd(client, "junk"))
+    assert drained(client)
