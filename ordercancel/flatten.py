@@ -87,6 +87,7 @@ class Flatten:
     def _scope(self) -> Iterable[str]:
         req, venue = self.job.req, self.venue
         if req.symbol:
+            venue.check_symbol(req.symbol)
             return (req.symbol,)
         if venue.symbols():
             return venue.symbols()

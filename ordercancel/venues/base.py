@@ -10,6 +10,7 @@ method                 required  contract
 =====================  ========  =======================================================
 ``parse_options``      yes       venue fields of an ``[accounts.X]`` table -> frozen options
 ``check_order_ref``    yes       reject a malformed order id / symbol before any call
+``check_symbol``       yes       reject a malformed symbol before any call
 ``cancel``             yes       one order -> `CancelReply`, or raise a `VenueError`
 ``get_order``          yes       read one order back -> `OrderState`, or raise
 ``resync_clock``       yes       refresh the clock offset from the venue's server time
@@ -161,6 +162,10 @@ class Venue(ABC):
     @abstractmethod
     def check_order_ref(self, ref: OrderRef) -> None:
         """Raise `RequestError` when `ref` cannot name an order on this venue."""
+
+    @abstractmethod
+    def check_symbol(self, symbol: str) -> None:
+        """Raise `RequestError` when `symbol` cannot be a symbol of this venue."""
 
     @abstractmethod
     def cancel(self, ref: OrderRef, timeout: float) -> CancelReply:

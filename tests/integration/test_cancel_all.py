@@ -96,6 +96,14 @@ def test_nothing_open_is_completed_at_once(client, admin):
     assert json.loads(final["detail"])["closed"] == 0
 
 
+def test_a_malformed_symbol_is_rejected_before_any_venue_call(client, admin):
+    for account, symbol in (("ajaib-flat", "btcusdt"), ("zebpay-flat", "BTC USDT")):
+        final = client.cancel_all(account, symbol).wait(10)
+        assert (final["status"], final["error_code"]) == ("rejected", "invalid_request")
+        assert "symbol" in final["error"]
+    assert admin.log() == []
+
+
 def test_auth_failure_fails_the_whole_request(client, admin):
     final = client.cancel_all("ajaib-wrongkey", "BTC_USDT").wait(15)
     assert (final["status"], final["error_code"]) == ("failed", "auth")

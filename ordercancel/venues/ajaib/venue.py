@@ -125,7 +125,10 @@ class Ajaib(Venue):
             raise RequestError(
                 ErrorCode.INVALID_REQUEST, "symbol: is required on ajaib", field="symbol"
             )
-        if not _SYMBOL.match(ref.symbol):
+        self.check_symbol(ref.symbol)
+
+    def check_symbol(self, symbol: str) -> None:
+        if not _SYMBOL.match(symbol):
             raise RequestError(
                 ErrorCode.INVALID_REQUEST,
                 'symbol: an ajaib symbol looks like "BTC_USDT"',

@@ -113,7 +113,11 @@ class ZebPay(Venue):
                 "order_id: a zebpay clientOrderId is 1..64 printable characters without spaces",
                 field="order_id",
             )
-        if ref.symbol is not None and not _SYMBOL.match(ref.symbol):
+        if ref.symbol is not None:
+            self.check_symbol(ref.symbol)
+
+    def check_symbol(self, symbol: str) -> None:
+        if not _SYMBOL.match(symbol):
             raise RequestError(
                 ErrorCode.INVALID_REQUEST, "symbol: not a zebpay symbol", field="symbol"
             )
