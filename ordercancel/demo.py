@@ -12,19 +12,13 @@ import tomllib
 from collections import Counter
 from typing import Any
 
-from ordercancel.bench import AJAIB_RATE, kill_round
+from ordercancel.bench import ACCOUNTS, AJAIB_RATE, CANCELLED, kill_round
 from ordercancel.client import Client
 from ordercancel.config import Settings
 from ordercancel.events import Event
 from ordercancel.sim.admin import SimAdmin
-from ordercancel.stack import Stack, sim_accounts
+from ordercancel.stack import SYMBOLS, Stack, sim_accounts
 from ordercancel.stats import percentile
-
-#: per venue: the symbols seeded, and the venue's own word for a cancelled order
-VENUES = {
-    "zebpay": ("zebpay-main", ("BTCUSDT", "ETHUSDT"), {"canceled"}),
-    "ajaib": ("ajaib-main", ("BTC_USDT", "ETH_USDT"), {"CANCELLED", "PARTIAL_CANCELLED"}),
-}
 
 
 def _say(quiet: bool, text: str) -> None:
@@ -35,7 +29,7 @@ def _say(quiet: bool, text: str) -> None:
 def _cancel_all_orders(client: Client, venue: str, ids: list[str]) -> list[Event]:
     """Cancel seeded orders: one request per order, except on a venue with batch cancels,
     where the second half of each symbol's orders goes as one `cancel_batch`."""
-    account, symbols, _ = VENUES[venue]
+    account, symbols = ACCOUNTS[venue], SYMBOLS[venue][:2]
     singles, batches = [], []
     for n, symbol in enumerate(symbols):
         mine = ids[n :: len(symbols)]
@@ -74,7 +68,8 @@ def run(*, orders: int, kill_orders: int, as_json: bool, redis_url: str | None) 
         _say(quiet, f"simulator {stack.sim_url}")
         _say(quiet, "worker    ready (urgent + routine nodes)")
         admin, client = SimAdmin(stack.sim_url), Client(stack.settings)
-        for venue, (account, symbols, cancelled) in VENUES.items():
+        for venue, account in ACCOUNTS.items():
+            symbols, cancelled = SYMBOLS[venue][:2], CANCELLED[venue]
             specs = [{"symbol": symbols[i % len(symbols)]} for i in range(orders)]
             ids = admin.seed(venue, account, specs)
             _say(quiet, f"{venue:<9} seeded {len(ids)} open orders ({', '.join(symbols)})")

@@ -50,6 +50,19 @@ class Outcome:
     venue_status: str | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_event(cls, event: Mapping[str, str], **detail: Any) -> Outcome:
+        """Another request's final outcome, as this one's (no venue call of its own)."""
+        earlier = json.loads(event["detail"]) if event.get("detail") else {}
+        return cls(
+            Status(event["status"]),
+            event["error_code"],
+            event["error"],
+            http_status=int(event["http_status"]) if event.get("http_status") else None,
+            venue_status=event.get("venue_status") or None,
+            detail={**earlier, **detail},
+        )
+
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)[:MAX_TEXT]

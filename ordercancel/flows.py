@@ -130,10 +130,10 @@ def batch_flow(job: Job) -> Outcome:
 
 def _send_batch(job: Job, chunk: list[Job]) -> list[tuple[Job, Callable[[], Outcome]]]:
     refs = [OrderRef(c.req.order_id or "", c.req.symbol) for c in chunk]
-    assert job.req.symbol is not None
+    symbol = job.req.symbol or ""  # required for batches by request validation
     try:
         reply = job.call(
-            lambda t: job.venue.cancel_many(job.req.symbol or "", refs, t),
+            lambda t: job.venue.cancel_many(symbol, refs, t),
             reserve=job.readback_reserve,
         )
     except RetryableError as exc:  # unsettled for every order of the chunk

@@ -89,13 +89,7 @@ def _join(first_id: str, rt: Runtime, deadline: Deadline) -> Outcome:
             f"joined kill {first_id} did not finish in time",
             detail={"joined": first_id},
         )
-    detail = json.loads(first["detail"]) if first.get("detail") else {}
-    return Outcome(
-        Status(first["status"]),
-        first["error_code"],
-        first["error"],
-        detail={**detail, "joined": first_id},
-    )
+    return Outcome.from_event(first, joined=first_id)
 
 
 def _aggregate(outcomes: dict[str, Outcome]) -> Outcome:

@@ -116,16 +116,7 @@ def _outcome_of_first(req: Request, state: str, arg: str, rt: Runtime) -> Outcom
                 f"request {arg} with the same idempotency_key did not finish in time",
             )
     assert first is not None
-    detail = json.loads(first["detail"]) if first.get("detail") else {}
-    return Outcome(
-        Status(first["status"]),
-        first["error_code"],
-        first["error"],
-        attempts=0,
-        http_status=int(first["http_status"]) if first.get("http_status") else None,
-        venue_status=first.get("venue_status") or None,
-        detail={**detail, "idempotent_replay_of": first["request_id"]},
-    )
+    return Outcome.from_event(first, idempotent_replay_of=first["request_id"])
 
 
 def _run(req: Request, *, rerun: bool, rt: Runtime) -> Outcome:
