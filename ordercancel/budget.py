@@ -7,7 +7,8 @@ The budget is a moving window of the (smallest) configured `rate_limit` in that 
 Urgent work (a kill) may use the whole window. Routine work also takes a token from a routine
 window of `ROUTINE_SHARE` of the limit, so a kill always finds headroom. Waiting for budget counts
 against the request's deadline. A 429 burns half of what the window has left: the venue knows
-better than our count (other clients on the IP, an unpublished quota).
+better than our count (other clients on the IP, an unpublished quota). A 429 with Retry-After
+also holds the whole scope until then: no worker calls the venue in that scope before it ends.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
 
+import redis
 from limits import RateLimitItemPerSecond
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
@@ -63,8 +67,19 @@ def storage_uri(redis_url: str) -> str:
 
 
 class Budget:
-    def __init__(self, limiter: MovingWindowRateLimiter, scope: str, limit: RateLimit):
+    def __init__(
+        self,
+        limiter: MovingWindowRateLimiter,
+        scope: str,
+        limit: RateLimit,
+        client: redis.Redis,
+        hold_key: str,
+    ):
         self.limiter, self.scope, self.limit = limiter, scope, limit
+        self.redis, self.hold_key = client, hold_key
+        self._hold = client.register_script(
+            files("ordercancel.lua").joinpath("hold.lua").read_text()
+        )
         seconds = max(1, math.ceil(limit.seconds))
         self.item = RateLimitItemPerSecond(limit.count, seconds)
         routine = max(1, math.floor(limit.count * ROUTINE_SHARE))
@@ -80,6 +95,14 @@ class Budget:
         started = time.time()
         have_routine = urgent
         while True:
+            held_ms: Any = self.redis.pttl(self.hold_key)
+            if held_ms > 0:  # the venue said when to come back
+                if time.time() + held_ms / 1000 > deadline:
+                    raise BudgetExhausted(
+                        f"venue asked ({self.scope}) to wait {held_ms} ms, past the deadline"
+                    )
+                time.sleep(held_ms / 1000)
+                continue
             have_routine = have_routine or self.limiter.hit(self.routine_item, self.scope)
             if have_routine and self.limiter.hit(self.item, self.scope):
                 return time.time() - started
@@ -92,11 +115,18 @@ class Budget:
                 )
             time.sleep(nap)
 
-    def penalize(self) -> None:
-        """After a 429: burn half of what the window has left."""
+    def penalize(self, retry_after: float | None = None) -> None:
+        """After a 429: hold the scope for `retry_after` seconds (when the venue says), and burn
+        half of what the window has left."""
+        if retry_after:
+            self._hold(keys=[self.hold_key], args=[max(1, int(retry_after * 1000))])
         left = self.limiter.get_window_stats(self.item, self.scope).remaining
         if left > 1:
             self.limiter.hit(self.item, self.scope, cost=left // 2)
+
+
+def hold_key(prefix: str, scope: str) -> str:
+    return f"{prefix}:budget:hold:{scope}"
 
 
 def make_limiter(redis_url: str, prefix: str) -> MovingWindowRateLimiter:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from celery import Celery
@@ -17,6 +18,8 @@ from kombu import Queue
 
 from ordercancel.config import Settings
 from ordercancel.keys import Keys
+from ordercancel.request import known_id, new_request_id
+from ordercancel.store import Store
 
 TASK = "ordercancel.execute"
 ROUTINE, URGENT = "routine", "urgent"
@@ -25,6 +28,24 @@ ROUTINE, URGENT = "routine", "urgent"
 def queue_for(kind: object) -> str:
     """Kills go to the urgent queue, everything else to the routine one."""
     return URGENT if kind == "kill" else ROUTINE
+
+
+def queue_keys(keys: Keys) -> list[str]:
+    """The Redis lists kombu keeps our queues in (no message priorities are used)."""
+    return [keys.celery + ROUTINE, keys.celery + URGENT]
+
+
+def enqueue(app: Celery, store: Store, message: dict[str, Any]) -> str:
+    """Record the request in the ledger, then put it on its queue; returns the id it is known by.
+
+    The ledger entry outlives a message lost on the way (kombu pops a message and only then
+    records it as unacked) and a producer that dies in between: recovery sends it again."""
+    rid = known_id(message)
+    if rid is None:
+        rid = message["_entry_id"] = new_request_id()
+    store.record(rid, message)
+    app.send_task(TASK, args=[message], queue=queue_for(message.get("kind")))
+    return rid
 
 
 def broker_url(redis_url: str) -> str:

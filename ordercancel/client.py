@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from ordercancel.celery_app import TASK, make_celery, queue_for
+from ordercancel.celery_app import enqueue, make_celery
 from ordercancel.config import Settings
 from ordercancel.errors import WaitTimeout
 from ordercancel.events import Event
@@ -57,8 +57,7 @@ class Client:
         message = {k: v for k, v in request.items() if v is not None}
         message.setdefault("request_id", new_request_id())
         message["received_ms"] = now_ms()
-        self._celery.send_task(TASK, args=[message], queue=queue_for(message.get("kind")))
-        return Ticket(self, message["request_id"])
+        return Ticket(self, enqueue(self._celery, self.store, message))
 
     def cancel(
         self,

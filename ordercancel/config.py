@@ -136,6 +136,8 @@ class Settings:
     urgent_concurrency: int = 4
     #: How long an unacknowledged task waits before the broker hands it to another worker.
     visibility_timeout_s: int = 60
+    #: A worker node that has not renewed its lease this long is dead: its requests run again.
+    lease_s: int = 10
     accounts: Mapping[str, AccountConfig] = field(default_factory=dict)
     source: str | None = None
 
@@ -207,6 +209,7 @@ class Settings:
                 86_400,
                 "worker",
             ),
+            lease_s=_int(worker, "lease_s", 10, 2, 300, "worker"),
             accounts=accounts,
             source=source,
         )

@@ -49,9 +49,38 @@ class Keys:
         """The dead-man switch (hash; see lua/deadman.lua)."""
         return f"{self.prefix}:deadman"
 
+    @property
+    def ledger(self) -> str:
+        """Hash: request_id -> the message of every request enqueued and not yet final."""
+        return f"{self.prefix}:ledger"
+
+    @property
+    def ledger_since(self) -> str:
+        """Sorted set: request_id -> when it was (re)enqueued (ms, Redis server clock)."""
+        return f"{self.prefix}:ledger:since"
+
+    @property
+    def ledger_resends(self) -> str:
+        """Hash: request_id -> how often recovery has sent it again."""
+        return f"{self.prefix}:ledger:resends"
+
+    @property
+    def owners(self) -> str:
+        """Hash: request_id -> the worker node running it."""
+        return f"{self.prefix}:owners"
+
+    @property
+    def nodes(self) -> str:
+        """Sorted set: worker node -> end of its lease (ms, Redis server clock)."""
+        return f"{self.prefix}:nodes"
+
+    @property
+    def final_prefix(self) -> str:
+        return f"{self.prefix}:final:"
+
     def final(self, request_id: str) -> str:
         """List holding the request's one final event (JSON)."""
-        return f"{self.prefix}:final:{request_id}"
+        return f"{self.final_prefix}{request_id}"
 
     def last(self, request_id: str) -> str:
         """The latest non-final event of a running request (JSON)."""

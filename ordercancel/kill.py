@@ -24,6 +24,7 @@ from ordercancel.outcomes import ErrorCode, Kind, Status
 from ordercancel.request import Request, now_ms
 from ordercancel.retry import Deadline
 from ordercancel.runtime import Runtime
+from ordercancel.store import REDIS_DOWN
 
 log = logging.getLogger("ordercancel")
 
@@ -71,6 +72,8 @@ def _flatten_account(kill: Request, account: str, rt: Runtime, deadline: Deadlin
     )
     try:
         outcome = cancel_all_flow(Job(child, rt, rt.venue(account), deadline, urgent=True))
+    except REDIS_DOWN:
+        raise
     except Exception as exc:  # one account's bug must not stop the others
         log.exception("kill %s: account %s failed unexpectedly", kill.request_id, account)
         outcome = Outcome(

@@ -30,6 +30,7 @@ from ordercancel.outcomes import ErrorCode, EventType, Kind, Status
 from ordercancel.request import Request
 from ordercancel.retry import Deadline
 from ordercancel.runtime import Runtime
+from ordercancel.store import REDIS_DOWN
 
 log = logging.getLogger("ordercancel")
 #: A request re-delivered after its deadline (its worker died mid-flight) gets this long to settle.
@@ -43,6 +44,19 @@ def handle(message: Mapping[str, Any], rt: Runtime) -> None:
             {}, RequestError(ErrorCode.INVALID_MESSAGE, "request is not a JSON object"), rt
         )
         return
+    rid = requests_.known_id(message)
+    if rid is not None and rid in rt.running:
+        log.info("request %s is running here already: duplicate delivery dropped", rid)
+        return
+    if rid is not None:
+        rt.running.add(rid)
+    try:
+        _handle(message, rt)
+    finally:
+        rt.running.discard(rid or "")
+
+
+def _handle(message: Mapping[str, Any], rt: Runtime) -> None:
     try:
         req = requests_.parse(message, rt.settings)
     except RequestError as exc:
@@ -59,10 +73,11 @@ def handle(message: Mapping[str, Any], rt: Runtime) -> None:
         make_event(base, EventType.ACCEPTED),
         idem=idem,
         fingerprint=req.fingerprint(),
+        node=rt.node,
         max_pending=0 if req.kind is Kind.KILL else rt.settings.max_pending_per_account,
     )
-    if begin.state == "done":
-        return  # a re-delivery of a finished request
+    if begin.state in ("done", "running"):
+        return  # a re-delivery of a finished request, or of one a live node is running
     if begin.state == "conflict":
         outcome = Outcome(
             Status.REJECTED,
@@ -94,9 +109,7 @@ def handle(message: Mapping[str, Any], rt: Runtime) -> None:
 
 
 def _reject_unparsed(message: Mapping[str, Any], exc: RequestError, rt: Runtime) -> None:
-    rid = message.get("request_id")
-    if not isinstance(rid, str) or not rid or len(rid) > 128:
-        rid = str(message.get("_entry_id") or requests_.new_request_id())
+    rid = requests_.known_id(message) or requests_.new_request_id()
     received = message.get("received_ms")
     received_ms = received if isinstance(received, int) else requests_.now_ms()
     base = unparsed_fields(message, rid, received_ms)
@@ -135,6 +148,8 @@ def _run(req: Request, *, rerun: bool, rt: Runtime) -> Outcome:
         return FLOWS[req.kind](Job(req, rt, rt.venue(req.account), deadline))
     except RequestError as exc:
         return Outcome(Status.REJECTED, exc.code, str(exc))
+    except REDIS_DOWN:
+        raise  # not an outcome: the task runs the request again once Redis is back
     except Exception as exc:  # a bug must not lose the request: it still gets its final event
         log.exception("request %s failed unexpectedly", req.request_id)
         return Outcome(Status.FAILED, ErrorCode.INTERNAL, f"internal error: {type(exc).__name__}")

@@ -27,6 +27,16 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+def known_id(message: Mapping[str, Any]) -> str | None:
+    """The id an unparsed message is known by: its `request_id` when it can be one, else its
+    intake entry id. The ledger, and the final of a message that cannot be parsed, use it."""
+    rid = message.get("request_id")
+    if isinstance(rid, str) and 0 < len(rid) <= 128:
+        return rid
+    entry = message.get("_entry_id")
+    return entry if isinstance(entry, str) and entry else None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Request:
     request_id: str

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from ordercancel.budget import Budget, make_limiter
+from ordercancel.budget import Budget, hold_key, make_limiter
 from ordercancel.config import Settings
 from ordercancel.keys import Keys
 from ordercancel.store import Store
@@ -21,11 +24,29 @@ class Runtime:
         self._budgets: dict[str, Budget] = {}
         self._limiter = make_limiter(settings.broker_redis_url, settings.prefix)
         self._lock = threading.Lock()
+        #: this process's name in Redis: who owns the requests it runs (see recovery.py)
+        self.node = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        #: requests running in this process; a duplicate delivery of one of them is dropped
+        self.running: set[str] = set()
+        #: requests this process gave up on without a final: the next heartbeat disowns them
+        self.disowned: list[str] = []
+        self.renew_lease()
         #: per-order work of batches; threads (and their HTTP sessions) live as long as we do
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ordercancel-order")
         #: one thread per account of a kill; never waits on itself, only on `pool`
         self.accounts_pool = ThreadPoolExecutor(
             max_workers=8, thread_name_prefix="ordercancel-acct"
+        )
+
+    def renew_lease(self) -> None:
+        """Hold this node's lease for `lease_s`: the requests it begins are not taken away."""
+        self.store.beat(
+            self.node,
+            lease_ms=self.settings.lease_s * 1000,
+            unowned_after_ms=0,
+            queues=[],
+            disown=[],
+            limit=0,
         )
 
     def _budget(self, venue: Venue) -> Budget:
@@ -39,7 +60,13 @@ class Runtime:
                 if c.venue == venue.name and venue.budget_scope(c) == scope
             ]
             limit = min(peers, key=lambda r: r.count / r.seconds)
-            budget = self._budgets[scope] = Budget(self._limiter, scope, limit)
+            budget = self._budgets[scope] = Budget(
+                self._limiter,
+                scope,
+                limit,
+                self.store.redis,
+                hold_key(self.settings.prefix, scope),
+            )
         return budget
 
     def venue(self, account: str) -> Venue:

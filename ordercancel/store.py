@@ -20,6 +20,8 @@ from ordercancel.config import Settings
 from ordercancel.keys import Keys
 
 Event = dict[str, str]
+#: Redis is away (restarting, failing over, unreachable): worth waiting for, not an outcome.
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError)
 #: Socket timeout of every Redis connection; blocking commands wait in slices shorter than this.
 SOCKET_TIMEOUT_S = 10.0
 BLOCK_SLICE_S = 5.0
@@ -76,6 +78,8 @@ class Store:
         self._finish = _script(client, "finish")
         self._release = _script(client, "release")
         self._deadman = _script(client, "deadman")
+        self._record = _script(client, "record")
+        self._beat = _script(client, "beat")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -86,14 +90,18 @@ class Store:
             retention_s=settings.idempotency_retention_s,
         )
 
-    def _keys(self, request_id: str, account: str, idem: str | None = None) -> list[str]:
-        ks = [
+    def _keys(self, request_id: str, account: str) -> list[str]:
+        return [
             self.keys.final(request_id),
             self.keys.last(request_id),
             self.keys.results,
             self.keys.pending(account),
         ]
-        return [*ks, idem] if idem else ks
+
+    def _finish_keys(self, request_id: str, account: str, idem: str | None) -> list[str]:
+        k = self.keys
+        ks = [*self._keys(request_id, account), k.owners, k.ledger, k.ledger_since]
+        return [*ks, k.ledger_resends, idem] if idem else [*ks, k.ledger_resends]
 
     def begin(
         self,
@@ -102,10 +110,12 @@ class Store:
         *,
         idem: str | None,
         fingerprint: str,
+        node: str,
         max_pending: int = 0,
     ) -> Begin:
+        keys = [*self._keys(request_id, accepted["account"]), self.keys.owners, self.keys.nodes]
         state, arg = self._begin(
-            keys=self._keys(request_id, accepted["account"], idem),
+            keys=[*keys, idem] if idem else keys,
             args=[
                 self.maxlen,
                 self.ttl,
@@ -113,6 +123,7 @@ class Store:
                 fingerprint,
                 max_pending,
                 json.dumps(accepted),
+                node,
                 *_flat(accepted),
             ],
         )
@@ -132,7 +143,7 @@ class Store:
         rid = event["request_id"]
         return bool(
             self._finish(
-                keys=self._keys(rid, event["account"], idem),
+                keys=self._finish_keys(rid, event["account"], idem),
                 args=[self.maxlen, self.ttl, rid, json.dumps(event), *_flat(event)],
             )
         )
@@ -143,11 +154,40 @@ class Store:
             for event in events:
                 rid = event["request_id"]
                 self._finish(
-                    keys=self._keys(rid, event["account"]),
+                    keys=self._finish_keys(rid, event["account"], None),
                     args=[self.maxlen, self.ttl, rid, json.dumps(event), *_flat(event)],
                     client=pipe,
                 )
             return sum(bool(r) for r in pipe.execute())
+
+    def record(self, request_id: str, message: Mapping[str, Any]) -> None:
+        """Put an enqueued request in the ledger: recovery sends it again should it get lost."""
+        self._record(
+            keys=[self.keys.ledger, self.keys.ledger_since], args=[request_id, json.dumps(message)]
+        )
+
+    def beat(
+        self,
+        node: str,
+        *,
+        lease_ms: int,
+        unowned_after_ms: int,
+        queues: list[str],
+        disown: list[str],
+        limit: int = 500,
+    ) -> list[tuple[str, int, dict[str, Any]]]:
+        """Renew `node`'s lease; take the requests of dead nodes, and those lost on the way to a
+        worker, to send again: [(request_id, times sent again, message)]. With `limit` 0 the
+        lease is only renewed."""
+        k = self.keys
+        reply: Any = self._beat(
+            keys=[k.nodes, k.owners, k.ledger, k.ledger_since, k.ledger_resends, *queues],
+            args=[node, lease_ms, k.final_prefix, unowned_after_ms, limit, *disown],
+        )
+        return [
+            (str(reply[i]), int(reply[i + 1]), json.loads(reply[i + 2]))
+            for i in range(0, len(reply), 3)
+        ]
 
     def wait_final(self, request_id: str, timeout: float) -> Event | None:
         """Block until the request's final event exists; None after `timeout` seconds."""
@@ -156,7 +196,11 @@ class Store:
         while True:
             left = end - time.monotonic()
             wait = round(min(max(left, 0.01), BLOCK_SLICE_S), 3)  # seconds; Redis takes decimals
-            raw = self.redis.execute_command("BLMOVE", key, key, "RIGHT", "LEFT", wait)
+            try:
+                raw = self.redis.execute_command("BLMOVE", key, key, "RIGHT", "LEFT", wait)
+            except REDIS_DOWN:  # e.g. restarting: keep waiting, within the timeout
+                time.sleep(min(0.5, max(left, 0.0)))
+                raw = None
             if raw:
                 return dict(json.loads(raw))
             if left <= BLOCK_SLICE_S:

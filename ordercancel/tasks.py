@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import redis
@@ -10,17 +11,32 @@ from celery.exceptions import Reject
 
 from ordercancel import pipeline
 from ordercancel.celery_app import TASK
+from ordercancel.request import known_id
 from ordercancel.worker import app, runtime
 
 log = logging.getLogger("ordercancel")
+#: How long a task waits for Redis to come back before it hands its request back.
+REDIS_PATIENCE_S = 120.0
 
 
 @app.task(name=TASK, ignore_result=True)
 def execute(message: dict[str, Any]) -> None:
-    try:
-        pipeline.handle(message, runtime())
-    except redis.RedisError as exc:
-        # Acking now would lose the request: hand it back. If Redis is too far gone to take it,
-        # it stays in the unacked set and is redelivered after the visibility timeout.
-        log.warning("redis error, handing the request back: %s", type(exc).__name__)
-        raise Reject(requeue=True) from exc
+    rt = runtime()
+    give_up_at = time.monotonic() + REDIS_PATIENCE_S
+    pause = 0.25
+    while True:
+        try:
+            pipeline.handle(message, rt)
+            return
+        except redis.RedisError as exc:
+            # Redis is restarting or unreachable (or out of memory): nothing is lost by waiting.
+            # The request runs again from the top once it is back; a begun one is re-run, and
+            # its final is still published once.
+            if time.monotonic() + pause > give_up_at:
+                rid = known_id(message)
+                if rid is not None:
+                    rt.disowned.append(rid)  # recovery sends it again once Redis is back
+                raise Reject(requeue=True) from exc
+            log.warning("redis error (%s); the request waits %.2fs", type(exc).__name__, pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)

@@ -41,18 +41,22 @@ def runtime() -> Runtime:
 
 @worker_ready.connect
 def _announce_ready(sender: Any = None, **_: Any) -> None:
-    """Read the intake stream and watch the dead-man switch, then tell whoever started us (tests,
-    the demo) that this node consumes now."""
-    from ordercancel.celery_app import TASK, queue_for
+    """Renew this node's lease (and recover lost requests), read the intake stream and watch the
+    dead-man switch; then tell whoever started us (tests, the demo) that this node consumes."""
+    from ordercancel.celery_app import enqueue, queue_keys
     from ordercancel.deadman import Watcher
     from ordercancel.intake import Intake
+    from ordercancel.recovery import Heartbeat
+
+    rt = runtime()
+    keys = Keys(settings.prefix)
 
     def send(message: dict[str, Any]) -> None:
-        app.send_task(TASK, args=[message], queue=queue_for(message.get("kind")))
+        enqueue(app, rt.store, message)
 
-    Watcher(runtime().store, send).start()
-    Intake(settings, runtime().store, getattr(sender, "hostname", "worker"), send).start()
-    keys = Keys(settings.prefix)
-    client = runtime().store.redis
+    Heartbeat(rt, queue_keys(keys), send).start()
+    Watcher(rt.store, send).start()
+    Intake(settings, rt.store, getattr(sender, "hostname", "worker"), send).start()
+    client = rt.store.redis
     client.rpush(keys.workers_ready, getattr(sender, "hostname", "worker"))
     client.expire(keys.workers_ready, 3600)

@@ -1,17 +1,28 @@
--- Start a request: refuse a finished one, apply the idempotency key, apply backpressure,
--- publish `accepted`.
--- KEYS: final, last, results, pending (set of the account's running request ids) [, idem]
--- ARGV: maxlen, ttl_s, request_id, fingerprint, max_pending (0: no limit), accepted_json,
+-- Start a request: refuse a finished one or one a live node is running, take ownership, apply
+-- the idempotency key, apply backpressure, publish `accepted`.
+-- KEYS: final, last, results, pending (set of the account's running request ids), owners,
+--       nodes [, idem]
+-- ARGV: maxlen, ttl_s, request_id, fingerprint, max_pending (0: no limit), accepted_json, node,
 --       field, value, ...
--- Returns {state, arg}: new | rerun | done | overloaded <count> | conflict <first_id>
---                       | replay <final_json> | wait <first_id>
+-- Returns {state, arg}: new | rerun | done | running <node> | overloaded <count>
+--                       | conflict <first_id> | replay <final_json> | wait <first_id>
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {'done', ''}
 end
+local owner = redis.call('HGET', KEYS[5], ARGV[3])
+if owner and owner ~= ARGV[7] then
+  local lease = redis.call('ZSCORE', KEYS[6], owner)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if lease and tonumber(lease) > now then
+    return {'running', owner}
+  end
+end
+redis.call('HSET', KEYS[5], ARGV[3], ARGV[7])
 local rerun = redis.call('EXISTS', KEYS[2]) == 1
 local claim = false
-if KEYS[5] then
-  local first = redis.call('HMGET', KEYS[5], 'request_id', 'fingerprint', 'final')
+if KEYS[7] then
+  local first = redis.call('HMGET', KEYS[7], 'request_id', 'fingerprint', 'final')
   if not first[1] then
     claim = true
   elseif first[1] ~= ARGV[3] then
@@ -29,13 +40,13 @@ if limit > 0 then
   if pending >= limit then return {'overloaded', tostring(pending)} end
 end
 if claim then
-  redis.call('HSET', KEYS[5], 'request_id', ARGV[3], 'fingerprint', ARGV[4])
-  redis.call('EXPIRE', KEYS[5], ARGV[2])
+  redis.call('HSET', KEYS[7], 'request_id', ARGV[3], 'fingerprint', ARGV[4])
+  redis.call('EXPIRE', KEYS[7], ARGV[2])
 end
 redis.call('SADD', KEYS[4], ARGV[3])
 redis.call('EXPIRE', KEYS[4], ARGV[2])
 local fields = {}
-for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
 redis.call('SET', KEYS[2], ARGV[6], 'EX', ARGV[2])
 return {'new', ''}

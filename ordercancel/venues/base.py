@@ -237,5 +237,13 @@ class Venue(ABC):
             cause = type(exc.__context__ or exc).__name__
             raise VenueUnavailable(f"{method} {path}: connection failed ({cause})") from None
         if resp.status_code == 429 and self.budget is not None:
-            self.budget.penalize()
+            self.budget.penalize(_retry_after(resp.headers.get("Retry-After")))
         return resp
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (the HTTP-date form is not used by our venues)."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None

@@ -5,9 +5,10 @@ import time
 
 import pytest
 
-from ordercancel.budget import Budget, BudgetExhausted, calling, make_limiter
+from ordercancel.budget import Budget, BudgetExhausted, calling, hold_key, make_limiter
 from ordercancel.config import RateLimit
 from ordercancel.runtime import Runtime
+from ordercancel.store import connect
 
 from .conftest import seed, venue_calls
 
@@ -22,7 +23,10 @@ def most_in_window(calls, seconds=2.0):
 @pytest.fixture
 def budget(stack):
     limiter = make_limiter(stack.redis_url, stack.prefix)
-    return Budget(limiter, f"test-{time.time_ns()}", RateLimit(10, 2.0))
+    scope = f"test-{time.time_ns()}"
+    client = connect(stack.redis_url)
+    yield Budget(limiter, scope, RateLimit(10, 2.0), client, hold_key(stack.prefix, scope))
+    client.close()
 
 
 def test_routine_work_stays_under_its_share_and_the_venue_never_says_429(client, admin):
@@ -84,3 +88,14 @@ def test_a_429_burns_half_of_what_is_left(budget):
     budget.penalize()  # 8 left -> 4 left
     stats = budget.limiter.get_window_stats(budget.item, budget.scope)
     assert stats.remaining == 4
+
+
+def test_a_429_with_retry_after_holds_the_whole_scope(budget):
+    budget.penalize(retry_after=30)
+    # Given the venue asked for 30 s, a call due within 1 s is refused at once, never sent
+    soon = int(time.time() * 1000) + 1000
+    with calling(urgent=True, deadline_at_ms=soon), pytest.raises(BudgetExhausted, match="wait"):
+        budget.acquire(1.0)
+    # and a shorter Retry-After later does not shorten the hold
+    budget.penalize(retry_after=0.01)
+    assert budget.redis.pttl(budget.hold_key) > 20_000

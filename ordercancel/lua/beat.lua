@@ -1,0 +1,58 @@
+-- A worker node's heartbeat, and recovery of requests nobody is running (see recovery.py).
+-- KEYS: nodes, owners, ledger, ledger_since, ledger_resends, queue, queue, ...
+-- ARGV: node, lease_ms, final_prefix, unowned_after_ms, max (0: renew the lease only),
+--       request_id to disown, ...
+-- Returns {request_id, resends, message_json, ...}: the requests to send again.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nodes, owners, ledger, since, resends = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+redis.call('ZADD', nodes, now + tonumber(ARGV[2]), ARGV[1])
+for i = 6, #ARGV do
+  if redis.call('HGET', owners, ARGV[i]) == ARGV[1] then redis.call('HDEL', owners, ARGV[i]) end
+end
+local out = {}
+if tonumber(ARGV[5]) == 0 then return out end
+local function resend(id)
+  local message = redis.call('HGET', ledger, id)
+  if not message or redis.call('EXISTS', ARGV[3] .. id) == 1 then
+    redis.call('HDEL', ledger, id)
+    redis.call('ZREM', since, id)
+    redis.call('HDEL', resends, id)
+    return
+  end
+  redis.call('ZADD', since, now, id)
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HINCRBY', resends, id, 1)
+  out[#out + 1] = message
+end
+-- 1. Requests whose node's lease ran out (or that never had one): theirs to send again.
+local dead = {}
+local owned = redis.call('HGETALL', owners)
+for i = 1, #owned, 2 do
+  local id, node = owned[i], owned[i + 1]
+  if dead[node] == nil then
+    local lease = redis.call('ZSCORE', nodes, node)
+    dead[node] = not lease or tonumber(lease) <= now
+  end
+  if dead[node] then
+    redis.call('HDEL', owners, id)
+    resend(id)
+  end
+end
+redis.call('ZREMRANGEBYSCORE', nodes, '-inf', now)
+-- 2. Requests enqueued long ago that nobody runs, while the queues are empty: the message was
+--    lost between the broker's pop and its unacked record, or its producer died. Only when the
+--    queues are empty, so that a backlog is never sent twice.
+for i = 6, #KEYS do
+  if redis.call('LLEN', KEYS[i]) > 0 then return out end
+end
+local old = redis.call('ZRANGEBYSCORE', since, '-inf', now - tonumber(ARGV[4]),
+                       'LIMIT', 0, tonumber(ARGV[5]))
+for _, id in ipairs(old) do
+  if redis.call('HEXISTS', owners, id) == 1 then
+    redis.call('ZADD', since, now, id)  -- running: look again later
+  else
+    resend(id)
+  end
+end
+return out
