@@ -80,6 +80,7 @@ def make_celery(settings: Settings) -> Celery:
             "unacked_restore_throttle": 1,
         },
         broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # Redis restarting: never give up
         worker_pool="threads",
         worker_concurrency=settings.worker_concurrency,
         worker_disable_rate_limits=True,

@@ -12,11 +12,10 @@ import signal
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-from ordercancel.config import Settings
+from ordercancel.config import Settings, safe_url
 from ordercancel.errors import ConfigError, WaitTimeout
 from ordercancel.events import Event
 from ordercancel.outcomes import SUCCESS
@@ -25,15 +24,6 @@ if TYPE_CHECKING:
     from ordercancel.client import Client, Ticket
 
 EXIT_OK, EXIT_STATUS, EXIT_USAGE, EXIT_NO_FINAL = 0, 1, 2, 3
-
-
-def safe_url(url: str) -> str:
-    """A URL with its password masked."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":****@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
 
 
 def _print_event(event: Event, as_json: bool) -> None:
@@ -226,6 +216,13 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
                runs=args.runs)  # fmt: skip
 
 
+def cmd_drill(args: argparse.Namespace, settings: Settings) -> int:
+    from ordercancel.drill import SCENARIOS, run
+
+    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    return run(names, short=args.short, as_json=args.json, redis_url=settings.redis_url)
+
+
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     from ordercancel.demo import up
 
@@ -260,6 +257,19 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--runs", type=int, default=3)
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=cmd_bench)
+
+    drill = sub.add_parser(
+        "drill", help="reliability drills: worker crashes, venue faults, Redis restarts, SIGTERM"
+    )
+    drill.add_argument(
+        "scenario",
+        nargs="?",
+        default="all",
+        choices=["crash", "faults", "redis", "shutdown", "all"],
+    )
+    drill.add_argument("--short", action="store_true", help="the short form the tests run")
+    drill.add_argument("--json", action="store_true")
+    drill.set_defaults(func=cmd_drill)
 
     up = sub.add_parser("up", help="local stack in the foreground: embedded Redis and a worker")
     up.add_argument("--sim", action="store_true", help="also run the venue simulator")

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ordercancel.errors import ConfigError
 
@@ -295,3 +295,12 @@ def _account(name: str, table: Any, env: Mapping[str, str]) -> AccountConfig:
         timeout_s=float(timeout),
         options=options,
     )
+
+
+def safe_url(url: str) -> str:
+    """A URL with its password masked."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":****@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

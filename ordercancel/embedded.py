@@ -73,7 +73,8 @@ class EmbeddedRedis:
         finally:
             client.close()
 
-    def stop(self) -> None:
+    def shut_down(self) -> None:
+        """Stop the server the way an operator would (SIGTERM: it writes its AOF and exits)."""
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -81,6 +82,9 @@ class EmbeddedRedis:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+    def stop(self) -> None:
+        self.shut_down()
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 

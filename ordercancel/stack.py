@@ -109,6 +109,7 @@ class Stack:
         extra_config: Mapping[str, Any] | None = None,
         sim_options: Mapping[str, Any] | None = None,
         quiet: bool = True,
+        appendonly: bool = False,
     ):
         self.workdir = Path(tempfile.mkdtemp(prefix="oc-stack-"))
         self._redis_url = redis_url
@@ -117,16 +118,20 @@ class Stack:
         self._want_sim, self._want_worker, self.quiet = sim, worker, quiet
         self._extra = dict(extra_config or {})
         self._sim_options = dict(sim_options or {})
+        self._appendonly = appendonly
         self.embedded: EmbeddedRedis | None = None
         self.sim: SimServer | None = None
-        self.worker: subprocess.Popen[bytes] | None = None
+        #: worker process groups (`ordercancel worker`: a supervisor and its two nodes)
+        self.workers: list[subprocess.Popen[bytes]] = []
         self.config_path = self.workdir / "ordercancel.toml"
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> Stack:
         if self._redis_url is None:
-            self.embedded = EmbeddedRedis(str(self.workdir / "redis")).start()
+            self.embedded = EmbeddedRedis(
+                str(self.workdir / "redis"), appendonly=self._appendonly
+            ).start()
         if self._want_sim:
             self.sim = make_server(**self._sim_options)
             self.sim.serve_in_thread()
@@ -167,12 +172,20 @@ class Stack:
         env["ORDERCANCEL_CONFIG"] = str(self.config_path)
         return env
 
-    def start_worker(self, timeout: float = 60.0) -> None:
-        """Start `ordercancel worker` (an urgent and a routine node) and wait until both consume."""
-        keys, client = Keys(self.prefix), connect(self.redis_url)
-        client.delete(keys.workers_ready)
+    @property
+    def worker(self) -> subprocess.Popen[bytes] | None:
+        """The most recently started worker process group."""
+        return self.workers[-1] if self.workers else None
+
+    def start_worker(self, timeout: float = 60.0, wait: bool = True) -> subprocess.Popen[bytes]:
+        """Start `ordercancel worker` (an urgent and a routine node); with `wait`, return once
+        both consume."""
+        if wait:
+            client = connect(self.redis_url)
+            client.delete(Keys(self.prefix).workers_ready)
+            client.close()
         with open(self.workdir / "worker.log", "ab") as log:  # the child keeps its own copy
-            self.worker = subprocess.Popen(
+            worker = subprocess.Popen(
                 [sys.executable, "-m", "ordercancel", "worker", "--loglevel", "INFO"],
                 env=self.env,
                 stdin=subprocess.DEVNULL,
@@ -180,24 +193,39 @@ class Stack:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        self.workers.append(worker)
+        if wait:
+            self.wait_ready(worker, timeout)
+        return worker
+
+    def wait_ready(self, worker: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+        """Wait until the worker's two nodes announce that they consume."""
+        keys, client = Keys(self.prefix), connect(self.redis_url)
         try:
             end, ready = time.monotonic() + timeout, 0
             while ready < 2:
-                if time.monotonic() > end or self.worker.poll() is not None:
+                if time.monotonic() > end or worker.poll() is not None:
                     raise RuntimeError(f"worker did not start; see {self.workdir}/worker.log")
                 ready += client.blpop([keys.workers_ready], timeout=BLOCK_SLICE_S) is not None
         finally:
             client.close()
 
-    def stop_worker(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
-        if self.worker is None or self.worker.poll() is not None:
-            return
-        os.killpg(self.worker.pid, sig)
-        try:
-            self.worker.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.worker.pid, signal.SIGKILL)
-            self.worker.wait()
+    def stop_worker(
+        self,
+        sig: int = signal.SIGTERM,
+        timeout: float = 30.0,
+        worker: subprocess.Popen[bytes] | None = None,
+    ) -> None:
+        """Signal a worker's whole process group (every worker when none is named); wait for it."""
+        for proc in [worker] if worker else list(self.workers):
+            if proc.poll() is None:
+                os.killpg(proc.pid, sig)
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+            self.workers.remove(proc)
 
     def drop_keys(self, under: str = "") -> None:
         """Delete every key under our prefix (and `under`): leaves a shared Redis as we found it."""

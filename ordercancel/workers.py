@@ -14,8 +14,11 @@ import sys
 import time
 from collections.abc import Sequence
 
+import redis
+
 from ordercancel.celery_app import ROUTINE, URGENT
-from ordercancel.config import Settings
+from ordercancel.config import Settings, safe_url
+from ordercancel.store import connect
 
 CELERY = [sys.executable, "-m", "celery", "-A", "ordercancel.worker", "worker"]
 
@@ -24,7 +27,29 @@ def _names_queues(args: Sequence[str]) -> bool:
     return any(a in ("-Q", "--queues") or a.startswith(("-Q", "--queues=")) for a in args)
 
 
+def wait_for_redis(url: str, *, first_pause: float = 1.0, max_pause: float = 10.0) -> None:
+    """Until Redis answers: one line per try on stderr, no traceback."""
+    pause = first_pause
+    while True:
+        client = connect(url)
+        try:
+            client.ping()
+            return
+        except redis.RedisError as exc:
+            print(
+                f"ordercancel worker: Redis at {safe_url(url)} is unreachable ({exc}); "
+                f"retrying in {pause:g}s",
+                file=sys.stderr,
+                flush=True,
+            )
+        finally:
+            client.close()
+        time.sleep(pause)
+        pause = min(pause * 2, max_pause)
+
+
 def run(args: Sequence[str], settings: Settings) -> int:
+    wait_for_redis(settings.broker_redis_url)
     if _names_queues(args):
         os.execv(sys.executable, [*CELERY, *args])
     pid = os.getpid()
