@@ -1,9 +1,12 @@
-"""The Celery app, set for at-least-once delivery on the Redis broker.
+"""The Celery app on the Redis broker. At-least-once delivery is ours, not the broker's.
 
-- acks late, and a task whose worker dies is handed back (reject on worker lost);
+- every request is in our ledger from before it is enqueued until its final is published, and
+  is sent again if its worker dies (`recovery.py`). So a task is acknowledged when it starts:
+  kombu's late acknowledgement cannot promise it (a message popped by a worker that dies before
+  kombu records it is gone), and a late ack after a broker reconnect kills the Celery 5.7 node;
 - prefetch 1: a worker holds no more messages than it is running;
-- the visibility timeout (how long an unacknowledged message waits before another worker gets
-  it) is sized to the request deadline, not kombu's one-hour default;
+- the visibility timeout (how long kombu waits before handing an unacknowledged message to
+  another worker) is a backstop, sized to the request deadline;
 - two queues: `urgent` (kill) and `routine`; `ordercancel worker` runs a worker for each, so
   routine work never occupies the threads urgent work needs.
 """
@@ -64,8 +67,7 @@ def make_celery(settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
+        task_acks_late=False,
         worker_prefetch_multiplier=1,
         task_queues=(Queue(ROUTINE), Queue(URGENT)),
         task_default_queue=ROUTINE,

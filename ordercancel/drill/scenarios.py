@@ -234,15 +234,15 @@ class _Waiter(threading.Thread):
         super().__init__(name="drill-waiter", daemon=True)
         self.h, self.producer, self.index, self.every = h, producer, index, every
         self.missed = 0
+        self.end = time.monotonic() + 90
 
     def run(self) -> None:
-        i = self.index
-        while i < len(self.producer.orders):
+        for i in range(self.index, len(self.producer.orders), self.every):
             while len(self.producer.sent) <= i:
                 time.sleep(0.01)
-            if self.h.client.store.wait_final(self.producer.sent[i], 60) is None:
+            left = max(0.0, self.end - time.monotonic())
+            if self.h.client.store.wait_final(self.producer.sent[i], left) is None:
                 self.missed += 1
-            i += self.every
 
 
 def _start_while_down(h: Harness, row: Row) -> None:

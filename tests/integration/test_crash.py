@@ -1,4 +1,6 @@
-"""At-least-once delivery: a worker SIGKILLed mid-cancel loses nothing and duplicates nothing."""
+"""At-least-once delivery: a worker SIGKILLed mid-cancel loses nothing and duplicates nothing.
+
+Its requests are sent again from our ledger once its lease (3 s here) runs out."""
 
 import signal
 
@@ -11,16 +13,16 @@ from .conftest import events_of, order_status, seed, start_stack
 
 
 @pytest.fixture
-def short_visibility_stack():
-    stack = start_stack(extra_config={"worker": {"visibility_timeout_s": 5}})
+def short_lease_stack():
+    stack = start_stack(extra_config={"worker": {"lease_s": 3}})
     yield stack
     stack.stop_worker(signal.SIGKILL)
     stack.drop_keys()
     stack.stop()
 
 
-def test_sigkilled_worker_work_is_redelivered_and_finishes_once(short_visibility_stack):
-    stack = short_visibility_stack
+def test_sigkilled_worker_work_is_redelivered_and_finishes_once(short_lease_stack):
+    stack = short_lease_stack
     admin, client = SimAdmin(stack.sim_url), Client(stack.settings)
     # Given a cancel in flight: accepted, its venue call taking 2 s
     admin.faults(latency_ms=2000, accounts=["zebpay-slow"])
@@ -40,8 +42,8 @@ def test_sigkilled_worker_work_is_redelivered_and_finishes_once(short_visibility
     client.close()
 
 
-def test_dead_man_fires_though_the_worker_watching_it_was_killed(short_visibility_stack):
-    stack = short_visibility_stack
+def test_dead_man_fires_though_the_worker_watching_it_was_killed(short_lease_stack):
+    stack = short_lease_stack
     admin, client = SimAdmin(stack.sim_url), Client(stack.settings)
     ids = admin.seed("ajaib", "ajaib-main", [{"symbol": "BTC_USDT"}] * 3)
     # Given an armed switch, and the only worker SIGKILLed before it expires
