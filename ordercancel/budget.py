@@ -8,7 +8,8 @@ Urgent work (a kill) may use the whole window. Routine work also takes a token f
 window of `ROUTINE_SHARE` of the limit, so a kill always finds headroom. Waiting for budget counts
 against the request's deadline. A 429 burns half of what the window has left: the venue knows
 better than our count (other clients on the IP, an unpublished quota). A 429 with Retry-After
-also holds the whole scope until then: no worker calls the venue in that scope before it ends.
+instead holds the whole scope until then: no worker calls the venue in that scope before it
+ends, and the window is left as it was.
 """
 
 from __future__ import annotations
@@ -116,10 +117,11 @@ class Budget:
             time.sleep(nap)
 
     def penalize(self, retry_after: float | None = None) -> None:
-        """After a 429: hold the scope for `retry_after` seconds (when the venue says), and burn
-        half of what the window has left."""
+        """After a 429: hold the whole scope for `retry_after` seconds when the venue says how
+        long; else burn half of what the window has left."""
         if retry_after:
             self._hold(keys=[self.hold_key], args=[max(1, int(retry_after * 1000))])
+            return
         left = self.limiter.get_window_stats(self.item, self.scope).remaining
         if left > 1:
             self.limiter.hit(self.item, self.scope, cost=left // 2)

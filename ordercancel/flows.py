@@ -25,8 +25,8 @@ def cancel_flow(job: Job) -> Outcome:
     job.venue.check_order_ref(ref)
     try:
         reply = job.call(lambda t: job.venue.cancel(ref, t), reserve=job.readback_reserve)
-    except RetryableError:
-        return settle(job, ref)
+    except RetryableError as exc:
+        return settle(job, ref, cause=exc)
     except VenueError as exc:  # permanent, or a clock that would not sync
         return job.failed(exc)
     if reply.acknowledged:
@@ -50,8 +50,14 @@ def settle(
     Anything not settled by the deadline is `unknown`: the order may still be open.
     """
     cause = cause or job.tally.last_error
-    if isinstance(cause, BudgetExhausted) and job.calls == 0:
-        return job.failed(cause)  # nothing was ever sent: the order is untouched
+    if job.calls == 0 and not acknowledged:  # nothing was ever sent: the order is untouched
+        if isinstance(cause, BudgetExhausted):
+            return job.failed(cause)
+        return job.outcome(
+            Status.EXPIRED,
+            error_code=ErrorCode.DEADLINE_EXCEEDED.value,
+            error="the deadline came before the cancel could be sent",
+        )
     polls = 0
     while True:
         try:

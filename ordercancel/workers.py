@@ -81,8 +81,10 @@ def run(args: Sequence[str], settings: Settings) -> int:
         ],
     ]
     children = [subprocess.Popen(cmd) for cmd in nodes]
+    asked: set[int] = set()
 
     def forward(signum: int, _frame: object) -> None:
+        asked.add(signum)
         for child in children:
             if child.poll() is None:
                 child.send_signal(signum)
@@ -91,7 +93,11 @@ def run(args: Sequence[str], settings: Settings) -> int:
         signal.signal(sig, forward)
     while all(child.poll() is None for child in children):
         time.sleep(0.2)
-    # one node ended: stop the other too, so a supervisor sees this process end and restarts it
-    forward(signal.SIGTERM, None)
+    if not asked:
+        # one node ended on its own: stop the other too, so that whoever supervises this
+        # process sees it end and starts another
+        forward(signal.SIGTERM, None)
     codes = [child.wait() for child in children]
-    return next((code for code in codes if code), 0)
+    # A node may get a stop signal twice (from its process group and from us); if the second
+    # lands as it exits it ends "killed by" that signal: still the stop we asked for.
+    return next((code for code in codes if code and -code not in asked), 0)

@@ -209,7 +209,9 @@ class Harness:
             ):
                 contradicted += 1
         row.violations["outcome contradicted by the venue"] = contradicted
-        statuses = Counter(str(f["status"]) for f in finals.values() if f)
+        statuses = Counter(
+            "/".join(filter(None, (f["status"], f.get("error_code")))) for f in finals.values() if f
+        )
         row.notes.append(", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
 
     def still_open(self, orders: Iterable[Order]) -> int:

@@ -114,6 +114,15 @@ def test_a_request_past_its_deadline_is_expired_without_a_venue_call(client, adm
     assert order_status(admin, "zebpay-main", oid) == "new"
 
 
+def test_a_deadline_too_short_to_send_the_cancel_in_is_expired_not_an_error(client, admin):
+    [oid] = seed(admin)
+    # 60 ms leaves less than a call's minimum once the read-back reserve is kept back
+    final = client.cancel("zebpay-main", oid, deadline_ms=60).wait(10)
+    assert final["status"] == "expired" and final["error_code"] == "deadline_exceeded"
+    assert venue_calls(admin, "zebpay.cancel") == []
+    assert order_status(admin, "zebpay-main", oid) == "new"
+
+
 def test_a_message_that_is_not_an_object_still_gets_a_final(client, stack):
     from ordercancel.celery_app import TASK
 
