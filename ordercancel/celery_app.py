@@ -38,15 +38,20 @@ def queue_keys(keys: Keys) -> list[str]:
     return [keys.celery + ROUTINE, keys.celery + URGENT]
 
 
-def enqueue(app: Celery, store: Store, message: dict[str, Any]) -> str:
+def enqueue(app: Celery, store: Store, message: dict[str, Any], default_deadline_ms: int) -> str:
     """Record the request in the ledger, then put it on its queue; returns the id it is known by.
 
     The ledger entry outlives a message lost on the way (kombu pops a message and only then
-    records it as unacked) and a producer that dies in between: recovery sends it again."""
+    records it as unacked) and a producer that dies in between: recovery sends it again. It
+    also expires a request still queued at its deadline."""
     rid = known_id(message)
     if rid is None:
         rid = message["_entry_id"] = new_request_id()
-    store.record(rid, message)
+    received, deadline = message.get("received_ms"), message.get("deadline_ms", default_deadline_ms)
+    whole = all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (received, deadline)
+    )
+    store.record(rid, message, due_ms=received + deadline if whole else 0)
     app.send_task(TASK, args=[message], queue=queue_for(message.get("kind")))
     return rid
 

@@ -57,7 +57,8 @@ class Client:
         message = {k: v for k, v in request.items() if v is not None}
         message.setdefault("request_id", new_request_id())
         message["received_ms"] = now_ms()
-        return Ticket(self, enqueue(self._celery, self.store, message))
+        rid = enqueue(self._celery, self.store, message, self.settings.default_deadline_ms)
+        return Ticket(self, rid)
 
     def cancel(
         self,

@@ -60,6 +60,11 @@ class Keys:
         return f"{self.prefix}:ledger:since"
 
     @property
+    def ledger_due(self) -> str:
+        """Sorted set: request_id -> its deadline (ms since epoch)."""
+        return f"{self.prefix}:ledger:due"
+
+    @property
     def ledger_resends(self) -> str:
         """Hash: request_id -> how often recovery has sent it again."""
         return f"{self.prefix}:ledger:resends"

@@ -19,7 +19,9 @@ from typing import Any
 
 import redis
 
-from ordercancel.events import Outcome, final_event, unparsed_fields
+from ordercancel import request as requests_
+from ordercancel.errors import RequestError
+from ordercancel.events import Outcome, final_event, request_fields, unparsed_fields
 from ordercancel.outcomes import ErrorCode, Status
 from ordercancel.request import now_ms
 from ordercancel.runtime import Runtime
@@ -40,11 +42,15 @@ class Heartbeat(threading.Thread):
 
     def run(self) -> None:
         while True:
+            wait = BEAT_S
             try:
                 self.beat()
+                due = self.rt.store.next_due_ms()
+                if due is not None:  # wake when the next queued request's deadline passes
+                    wait = min(wait, max(0.005, (due - now_ms()) / 1000 + 0.002))
             except redis.RedisError as exc:  # Redis away: the lease is renewed once it is back
                 log.warning("heartbeat: %s; retrying", type(exc).__name__)
-            if self.stopped.wait(BEAT_S):
+            if self.stopped.wait(wait):
                 return
 
     def beat(self) -> None:
@@ -58,18 +64,36 @@ class Heartbeat(threading.Thread):
             disown=disown,
         )
         del rt.disowned[: len(disown)]
-        for request_id, resends, message in orphans:
-            if resends > MAX_RESENDS:
+        for what, request_id, resends, message in orphans:
+            if what == "expire":
+                self.expire(request_id, message)
+            elif resends > MAX_RESENDS:
                 self.bury(request_id, message, resends)
                 continue
-            log.warning("recovery: request %s sent again (%d)", request_id, resends)
-            self.send(message)
+            else:
+                log.warning("recovery: request %s sent again (%d)", request_id, resends)
+                self.send(message)
+
+    def expire(self, request_id: str, message: dict[str, Any]) -> None:
+        """Its deadline passed while it waited for a worker: `expired`, never sent."""
+        try:
+            base = request_fields(requests_.parse(message, self.rt.settings))
+        except RequestError:
+            base = unparsed_fields(message, request_id, _received(message))
+        outcome = Outcome(
+            Status.EXPIRED,
+            ErrorCode.DEADLINE_EXCEEDED,
+            "deadline passed while the request waited for a worker",
+        )
+        self.rt.store.finish(final_event(base, outcome))
 
     def bury(self, request_id: str, message: dict[str, Any], resends: int) -> None:
-        received = message.get("received_ms")
-        base = unparsed_fields(
-            message, request_id, received if isinstance(received, int) else now_ms()
-        )
+        base = unparsed_fields(message, request_id, _received(message))
         why = f"dead-lettered: sent again {resends - 1} times without finishing"
         self.rt.store.finish(final_event(base, Outcome(Status.FAILED, ErrorCode.DEAD_LETTER, why)))
         log.error("recovery: request %s %s", request_id, why)
+
+
+def _received(message: dict[str, Any]) -> int:
+    received = message.get("received_ms")
+    return received if isinstance(received, int) else now_ms()

@@ -101,7 +101,8 @@ class Store:
     def _finish_keys(self, request_id: str, account: str, idem: str | None) -> list[str]:
         k = self.keys
         ks = [*self._keys(request_id, account), k.owners, k.ledger, k.ledger_since]
-        return [*ks, k.ledger_resends, idem] if idem else [*ks, k.ledger_resends]
+        ks += [k.ledger_resends, k.ledger_due]
+        return [*ks, idem] if idem else ks
 
     def begin(
         self,
@@ -160,10 +161,12 @@ class Store:
                 )
             return sum(bool(r) for r in pipe.execute())
 
-    def record(self, request_id: str, message: Mapping[str, Any]) -> None:
-        """Put an enqueued request in the ledger: recovery sends it again should it get lost."""
+    def record(self, request_id: str, message: Mapping[str, Any], due_ms: int = 0) -> None:
+        """Put an enqueued request in the ledger: recovery sends it again should it get lost,
+        and expires it at `due_ms` (its deadline) if no worker has begun it by then."""
         self._record(
-            keys=[self.keys.ledger, self.keys.ledger_since], args=[request_id, json.dumps(message)]
+            keys=[self.keys.ledger, self.keys.ledger_since, self.keys.ledger_due],
+            args=[request_id, json.dumps(message), due_ms],
         )
 
     def beat(
@@ -175,19 +178,26 @@ class Store:
         queues: list[str],
         disown: list[str],
         limit: int = 500,
-    ) -> list[tuple[str, int, dict[str, Any]]]:
+    ) -> list[tuple[str, str, int, dict[str, Any]]]:
         """Renew `node`'s lease; take the requests of dead nodes, and those lost on the way to a
-        worker, to send again: [(request_id, times sent again, message)]. With `limit` 0 the
-        lease is only renewed."""
+        worker, to send again, and those past their deadline before any worker began them, to
+        expire: [("resend" | "expire", request_id, times sent again, message)]. With `limit` 0
+        the lease is only renewed."""
         k = self.keys
         reply: Any = self._beat(
-            keys=[k.nodes, k.owners, k.ledger, k.ledger_since, k.ledger_resends, *queues],
+            keys=[k.nodes, k.owners, k.ledger, k.ledger_since, k.ledger_resends, k.ledger_due,
+                  *queues],
             args=[node, lease_ms, k.final_prefix, unowned_after_ms, limit, *disown],
-        )
+        )  # fmt: skip
         return [
-            (str(reply[i]), int(reply[i + 1]), json.loads(reply[i + 2]))
-            for i in range(0, len(reply), 3)
+            (str(reply[i]), str(reply[i + 1]), int(reply[i + 2]), json.loads(reply[i + 3]))
+            for i in range(0, len(reply), 4)
         ]
+
+    def next_due_ms(self) -> int | None:
+        """The earliest deadline of a request in the ledger."""
+        first: Any = self.redis.zrange(self.keys.ledger_due, 0, 0, withscores=True)
+        return int(first[0][1]) if first else None
 
     def wait_final(self, request_id: str, timeout: float) -> Event | None:
         """Block until the request's final event exists; None after `timeout` seconds."""

@@ -59,7 +59,7 @@ def _announce_ready(sender: Any = None, **_: Any) -> None:
     keys = Keys(settings.prefix)
 
     def send(message: dict[str, Any]) -> None:
-        enqueue(app, rt.store, message)
+        enqueue(app, rt.store, message, settings.default_deadline_ms)
 
     Heartbeat(rt, queue_keys(keys), send).start()
     Watcher(rt.store, send).start()

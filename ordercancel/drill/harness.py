@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -29,7 +30,8 @@ VENUES = {"zebpay-main": "zebpay", "ajaib-main": "ajaib"}
 
 
 def say(line: str) -> None:
-    print(line, flush=True)
+    """Progress, on stderr: stdout holds the table (or the JSON)."""
+    print(line, file=sys.stderr, flush=True)
 
 
 @dataclass

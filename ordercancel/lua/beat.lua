@@ -1,11 +1,14 @@
 -- A worker node's heartbeat, and recovery of requests nobody is running (see recovery.py).
--- KEYS: nodes, owners, ledger, ledger_since, ledger_resends, queue, queue, ...
+-- KEYS: nodes, owners, ledger, ledger_since, ledger_resends, ledger_due, queue, queue, ...
 -- ARGV: node, lease_ms, final_prefix, unowned_after_ms, max (0: renew the lease only),
 --       request_id to disown, ...
--- Returns {request_id, resends, message_json, ...}: the requests to send again.
+-- Returns {what, request_id, resends, message_json, ...}: what is `resend` (send it again) or
+-- `expire` (its deadline passed before any worker began it: this node now owns it, to publish
+-- its `expired` final).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local nodes, owners, ledger, since, resends = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local nodes, owners, ledger, since, resends, due = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
+  KEYS[6]
 redis.call('ZADD', nodes, now + tonumber(ARGV[2]), ARGV[1])
 for i = 6, #ARGV do
   if redis.call('HGET', owners, ARGV[i]) == ARGV[1] then redis.call('HDEL', owners, ARGV[i]) end
@@ -18,9 +21,11 @@ local function resend(id)
     redis.call('HDEL', ledger, id)
     redis.call('ZREM', since, id)
     redis.call('HDEL', resends, id)
+    redis.call('ZREM', due, id)
     return
   end
   redis.call('ZADD', since, now, id)
+  out[#out + 1] = 'resend'
   out[#out + 1] = id
   out[#out + 1] = redis.call('HINCRBY', resends, id, 1)
   out[#out + 1] = message
@@ -40,10 +45,25 @@ for i = 1, #owned, 2 do
   end
 end
 redis.call('ZREMRANGEBYSCORE', nodes, '-inf', now)
--- 2. Requests enqueued long ago that nobody runs, while the queues are empty: the message was
+-- 2. Requests still waiting for a worker at their deadline: expire them now, not when a worker
+--    gets to them. Taking ownership makes a worker that pops one drop it.
+local late = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
+for _, id in ipairs(late) do
+  redis.call('ZREM', due, id)
+  local message = redis.call('HGET', ledger, id)
+  if message and redis.call('HEXISTS', owners, id) == 0
+     and redis.call('EXISTS', ARGV[3] .. id) == 0 then
+    redis.call('HSET', owners, id, ARGV[1])
+    out[#out + 1] = 'expire'
+    out[#out + 1] = id
+    out[#out + 1] = 0
+    out[#out + 1] = message
+  end
+end
+-- 3. Requests enqueued long ago that nobody runs, while the queues are empty: the message was
 --    lost between the broker's pop and its unacked record, or its producer died. Only when the
 --    queues are empty, so that a backlog is never sent twice.
-for i = 6, #KEYS do
+for i = 7, #KEYS do
   if redis.call('LLEN', KEYS[i]) > 0 then return out end
 end
 local old = redis.call('ZRANGEBYSCORE', since, '-inf', now - tonumber(ARGV[4]),

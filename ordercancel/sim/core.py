@@ -198,6 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault in (ERROR, RATE_LIMIT):
             response = venue.fault_response(fault, faults)
             entry["status"] = response.status
+            entry["answered_ms"] = time.time() * 1000
             self._send(response)
             return
         try:

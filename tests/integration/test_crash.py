@@ -9,7 +9,7 @@ import pytest
 from ordercancel.client import Client
 from ordercancel.sim.admin import SimAdmin
 
-from .conftest import events_of, order_status, seed, start_stack
+from .conftest import events_of, now_ms, order_status, seed, start_stack
 
 
 @pytest.fixture
@@ -59,3 +59,26 @@ def test_dead_man_fires_though_the_worker_watching_it_was_killed(short_lease_sta
         o["status"] for o in admin.orders("ajaib", "ajaib-main") if str(o["order_id"]) in ids
     } == {"CANCELLED"}
     client.close()
+
+
+def test_a_request_whose_producer_died_before_sending_it_is_sent_from_the_ledger(
+    client, admin, stack
+):
+    # Given a request recorded in the ledger whose message never reached the queue (its
+    # producer died in between, or the broker lost it between pop and unacked record)
+    [oid] = seed(admin, "zebpay-main")
+    request_id = "ledger-only-" + oid
+    message = {
+        "kind": "cancel",
+        "account": "zebpay-main",
+        "order_id": oid,
+        "request_id": request_id,
+        "received_ms": now_ms(),
+    }
+    client.store.record(request_id, message)
+    # Then a worker's heartbeat finds it once the queues are empty, and it runs once
+    final = client.store.wait_final(request_id, 30)
+    assert final is not None and final["status"] == "canceled"
+    assert order_status(admin, "zebpay-main", oid) == "canceled"
+    assert [e["event"] for e in events_of(client, request_id)].count("final") == 1
+    assert not client.store.redis.hexists(client.keys.ledger, request_id)
