@@ -13,17 +13,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
 from celery import Celery
 from kombu import Queue
+from kombu.exceptions import OperationalError
 
 from ordercancel.config import Settings
 from ordercancel.keys import Keys
 from ordercancel.request import known_id, new_request_id
 from ordercancel.store import Store
 
+log = logging.getLogger("ordercancel")
 TASK = "ordercancel.execute"
 ROUTINE, URGENT = "routine", "urgent"
 
@@ -52,7 +55,10 @@ def enqueue(app: Celery, store: Store, message: dict[str, Any], default_deadline
         isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (received, deadline)
     )
     store.record(rid, message, due_ms=received + deadline if whole else 0)
-    app.send_task(TASK, args=[message], queue=queue_for(message.get("kind")))
+    try:
+        app.send_task(TASK, args=[message], queue=queue_for(message.get("kind")))
+    except OperationalError as exc:  # recorded, so not lost: recovery sends it once it can
+        log.warning("request %s recorded but not sent (%s); recovery will send it", rid, exc)
     return rid
 
 

@@ -11,8 +11,8 @@ import threading
 from typing import Any
 
 from celery.signals import worker_ready
-from kombu.transport import redis as kombu_redis
 
+from ordercancel import broker
 from ordercancel.celery_app import make_celery
 from ordercancel.config import Settings
 from ordercancel.errors import ConfigError
@@ -26,12 +26,7 @@ except ConfigError as exc:
     raise SystemExit(2) from None
 
 app = make_celery(settings)
-# When the broker connection drops with tasks in flight, Celery 5.7 closes the connection it has
-# just collected, and kombu's restore of unacknowledged messages then fails on the dead
-# connection's missing client (AttributeError): "Unrecoverable error", and the node exits.
-# Nothing needs that restore: an unacknowledged message stays in kombu's unacked set (handed
-# back after the visibility timeout), and our ledger sends its request again sooner (recovery.py).
-kombu_redis.QoS.restore_at_shutdown = False
+broker.install()  # acks that never kill the node (see broker.py)
 _runtime: Runtime | None = None
 _runtime_lock = threading.Lock()
 
