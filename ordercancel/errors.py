@@ -100,6 +100,10 @@ class VenueTimeout(RetryableError):
     code = ErrorCode.TIMEOUT
 
 
+class NotSent(VenueTimeout):
+    """The deadline came before the call could be made: the venue was not asked."""
+
+
 class Conflict(RetryableError):
     """The venue reports a conflicting concurrent change; worth one more try."""
 

@@ -10,7 +10,7 @@ from concurrent.futures import Future
 from dataclasses import replace
 
 from ordercancel.budget import BudgetExhausted
-from ordercancel.errors import PermanentError, RequestError, RetryableError, VenueError
+from ordercancel.errors import NotSent, PermanentError, RequestError, RetryableError, VenueError
 from ordercancel.events import Outcome, final_event
 from ordercancel.flatten import cancel_all_flow
 from ordercancel.job import Job
@@ -50,9 +50,9 @@ def settle(
     Anything not settled by the deadline is `unknown`: the order may still be open.
     """
     cause = cause or job.tally.last_error
-    if job.calls == 0 and not acknowledged:  # nothing was ever sent: the order is untouched
-        if isinstance(cause, BudgetExhausted):
-            return job.failed(cause)
+    if job.calls == 0 and isinstance(cause, BudgetExhausted):
+        return job.failed(cause)  # nothing was ever sent: the order is untouched
+    if job.calls == 0 and isinstance(cause, NotSent):
         return job.outcome(
             Status.EXPIRED,
             error_code=ErrorCode.DEADLINE_EXCEEDED.value,

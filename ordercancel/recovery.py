@@ -30,6 +30,9 @@ log = logging.getLogger("ordercancel")
 BEAT_S = 1.0
 #: A request nobody runs this long after it was sent, with the queues empty, is sent again.
 UNOWNED_AFTER_MS = 5_000
+#: A request nobody has begun this close to its deadline is expired: there is no time left to
+#: send a cancel and hear back (and the final must come inside the deadline).
+EXPIRE_MARGIN_MS = 100
 #: A request sent again this many times (it kills whoever runs it) is dead-lettered.
 MAX_RESENDS = 5
 
@@ -47,7 +50,7 @@ class Heartbeat(threading.Thread):
                 self.beat()
                 due = self.rt.store.next_due_ms()
                 if due is not None:  # wake when the next queued request's deadline passes
-                    wait = min(wait, max(0.005, (due - now_ms()) / 1000 + 0.002))
+                    wait = min(wait, max(0.005, (due - EXPIRE_MARGIN_MS - now_ms()) / 1000))
             except redis.RedisError as exc:  # Redis away: the lease is renewed once it is back
                 log.warning("heartbeat: %s; retrying", type(exc).__name__)
             if self.stopped.wait(wait):
@@ -62,6 +65,7 @@ class Heartbeat(threading.Thread):
             unowned_after_ms=UNOWNED_AFTER_MS,
             queues=self.queues,
             disown=disown,
+            expire_margin_ms=EXPIRE_MARGIN_MS,
         )
         del rt.disowned[: len(disown)]
         for what, request_id, resends, message in orphans:

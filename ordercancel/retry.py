@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ordercancel.errors import ClockSkew, RetryableError, VenueError, VenueTimeout
+from ordercancel.errors import ClockSkew, NotSent, RetryableError, VenueError
 
 T = TypeVar("T")
 #: A call with less time than this left is not started.
@@ -77,7 +77,7 @@ def call_with_retry(
     while True:
         budget = deadline.remaining() - reserve
         if budget < MIN_CALL_S:
-            raise tally.last_error or VenueTimeout("deadline reached before the venue was called")
+            raise tally.last_error or NotSent("deadline reached before the venue was called")
         try:
             return op(min(max_timeout, budget))
         except ClockSkew as exc:

@@ -178,6 +178,7 @@ class Store:
         queues: list[str],
         disown: list[str],
         limit: int = 500,
+        expire_margin_ms: int = 0,
     ) -> list[tuple[str, str, int, dict[str, Any]]]:
         """Renew `node`'s lease; take the requests of dead nodes, and those lost on the way to a
         worker, to send again, and those past their deadline before any worker began them, to
@@ -187,7 +188,8 @@ class Store:
         reply: Any = self._beat(
             keys=[k.nodes, k.owners, k.ledger, k.ledger_since, k.ledger_resends, k.ledger_due,
                   *queues],
-            args=[node, lease_ms, k.final_prefix, unowned_after_ms, limit, *disown],
+            args=[node, lease_ms, k.final_prefix, unowned_after_ms, limit, expire_margin_ms,
+                  *disown],
         )  # fmt: skip
         return [
             (str(reply[i]), str(reply[i + 1]), int(reply[i + 2]), json.loads(reply[i + 3]))

@@ -1,7 +1,7 @@
 -- A worker node's heartbeat, and recovery of requests nobody is running (see recovery.py).
 -- KEYS: nodes, owners, ledger, ledger_since, ledger_resends, ledger_due, queue, queue, ...
 -- ARGV: node, lease_ms, final_prefix, unowned_after_ms, max (0: renew the lease only),
---       request_id to disown, ...
+--       expire_margin_ms, request_id to disown, ...
 -- Returns {what, request_id, resends, message_json, ...}: what is `resend` (send it again) or
 -- `expire` (its deadline passed before any worker began it: this node now owns it, to publish
 -- its `expired` final).
@@ -10,7 +10,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local nodes, owners, ledger, since, resends, due = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
   KEYS[6]
 redis.call('ZADD', nodes, now + tonumber(ARGV[2]), ARGV[1])
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   if redis.call('HGET', owners, ARGV[i]) == ARGV[1] then redis.call('HDEL', owners, ARGV[i]) end
 end
 local out = {}
@@ -45,9 +45,11 @@ for i = 1, #owned, 2 do
   end
 end
 redis.call('ZREMRANGEBYSCORE', nodes, '-inf', now)
--- 2. Requests still waiting for a worker at their deadline: expire them now, not when a worker
---    gets to them. Taking ownership makes a worker that pops one drop it.
-local late = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, tonumber(ARGV[5]))
+-- 2. Requests still waiting for a worker at their deadline (less the margin, too little to send
+--    a cancel in): expire them now, not when a worker gets to them. Taking ownership makes a
+--    worker that pops one drop it.
+local late = redis.call('ZRANGEBYSCORE', due, '-inf', now + tonumber(ARGV[6]),
+                        'LIMIT', 0, tonumber(ARGV[5]))
 for _, id in ipairs(late) do
   redis.call('ZREM', due, id)
   local message = redis.call('HGET', ledger, id)
