@@ -60,7 +60,8 @@ def test_tail_prints_recent_events(stack, admin, client):
     final = client.cancel("zebpay-main", oid).wait(10)
     out = run(stack, "tail", "-n", "2", "--json")
     lines = [json.loads(line) for line in out.stdout.splitlines()]
-    assert len(lines) == 2 and lines[-1]["request_id"] == final["request_id"]
+    # the newest events; a worker's recovery may publish one of its own in between
+    assert len(lines) == 2 and final["request_id"] in {line["request_id"] for line in lines}
 
 
 def test_config_check_masks_secrets(stack):
