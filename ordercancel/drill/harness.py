@@ -19,8 +19,10 @@ from typing import Any
 
 from ordercancel.client import Client
 from ordercancel.events import Event
+from ordercancel.request import new_request_id
 from ordercancel.sim.admin import SimAdmin
 from ordercancel.stack import SYMBOLS, Stack, sim_accounts
+from ordercancel.store import REDIS_DOWN
 
 #: the simulator's order states that mean "no longer open", per venue
 CLOSED = {"zebpay": {"canceled", "filled"}, "ajaib": {"CANCELLED", "FILLED"}}
@@ -102,6 +104,7 @@ class Harness:
         self.n_workers = workers
         self.latency_ms = latency_ms
         self.rids: list[str] = []
+        self.send_retries = 0
         self.orders: dict[str, Order] = {}
         self._lock = threading.Lock()
 
@@ -144,7 +147,8 @@ class Harness:
         return ticket.request_id
 
     def submit_over(self, orders: list[Order], seconds: float, **request: Any) -> threading.Thread:
-        """Submit `orders` evenly over `seconds`, in a thread (started)."""
+        """Submit `orders` evenly over `seconds`, in a thread (started). Like a careful producer,
+        a send that meets Redis down is sent again with the same request_id."""
 
         def run() -> None:
             start = time.monotonic()
@@ -152,7 +156,14 @@ class Harness:
                 pause = start + seconds * i / max(1, len(orders)) - time.monotonic()
                 if pause > 0:
                     time.sleep(pause)
-                self.submit(order, **request)
+                rid = new_request_id()
+                while True:
+                    try:
+                        self.submit(order, request_id=rid, **request)
+                        break
+                    except REDIS_DOWN:
+                        self.send_retries += 1
+                        time.sleep(0.2)
 
         thread = threading.Thread(target=run, name="drill-producer", daemon=True)
         thread.start()

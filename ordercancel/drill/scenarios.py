@@ -12,14 +12,12 @@ from typing import Any
 from ordercancel.drill.harness import (
     DENIED,
     Harness,
-    Order,
     Row,
     latest_final_ms,
     owned_by,
     say,
 )
-from ordercancel.request import new_request_id, now_ms
-from ordercancel.store import REDIS_DOWN
+from ordercancel.request import now_ms
 
 
 @dataclass(frozen=True)
@@ -179,14 +177,13 @@ def outage(size: Size, redis_url: str | None) -> Row:
         assert h.stack.embedded is not None
         orders = h.seed(size.orders)
         say(f"redis: {len(orders)} cancels over {size.seconds:g}s; Redis restarted mid-run")
-        producer = _Producer(h, orders, size.seconds)
-        producer.start()
-        waiters = [_Waiter(h, producer, i, 8) for i in range(8)]
+        producer = h.submit_over(orders, size.seconds)
+        waiters = [_Waiter(h, len(orders), i, 8) for i in range(8)]
         for w in waiters:
             w.start()
         time.sleep(size.seconds / 3)
         h.stack.embedded.shut_down()
-        say(f"  Redis shut down with {len(producer.sent)} requests sent; down for 2 s")
+        say(f"  Redis shut down with {len(h.rids)} requests sent; down for 2 s")
         time.sleep(2.0)
         h.stack.embedded.start()
         up_ms = now_ms()
@@ -200,52 +197,26 @@ def outage(size: Size, redis_url: str | None) -> Row:
         row.recovery_s = (last - up_ms) / 1000 if last else None
         row.violations["producer waits that got no result"] = sum(w.missed for w in waiters)
         row.violations["orders left open at the venue"] = h.still_open(orders)
-        row.notes.append(f"producers retried {producer.retries} sends while Redis was down")
+        row.notes.append(f"producers retried {h.send_retries} sends while Redis was down")
         _start_while_down(h, row)
     return row
-
-
-class _Producer(threading.Thread):
-    """Sends requests evenly; a send that meets Redis down is sent again with its request_id."""
-
-    def __init__(self, h: Harness, orders: list[Order], seconds: float):
-        super().__init__(name="drill-producer", daemon=True)
-        self.h, self.orders, self.seconds = h, orders, seconds
-        self.sent: list[str] = []
-        self.retries = 0
-
-    def run(self) -> None:
-        start = time.monotonic()
-        for i, order in enumerate(self.orders):
-            pause = start + self.seconds * i / len(self.orders) - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-            rid = new_request_id()
-            while True:
-                try:
-                    self.h.submit(order, request_id=rid)
-                    break
-                except REDIS_DOWN:
-                    self.retries += 1
-                    time.sleep(0.2)
-            self.sent.append(rid)
 
 
 class _Waiter(threading.Thread):
     """A producer waiting on results: Ticket.wait for every n-th request as it is sent."""
 
-    def __init__(self, h: Harness, producer: _Producer, index: int, every: int):
+    def __init__(self, h: Harness, total: int, index: int, every: int):
         super().__init__(name="drill-waiter", daemon=True)
-        self.h, self.producer, self.index, self.every = h, producer, index, every
+        self.h, self.total, self.index, self.every = h, total, index, every
         self.missed = 0
         self.end = time.monotonic() + 90
 
     def run(self) -> None:
-        for i in range(self.index, len(self.producer.orders), self.every):
-            while len(self.producer.sent) <= i:
+        for i in range(self.index, self.total, self.every):
+            while len(self.h.rids) <= i:
                 time.sleep(0.01)
             left = max(0.0, self.end - time.monotonic())
-            if self.h.client.store.wait_final(self.producer.sent[i], left) is None:
+            if self.h.client.store.wait_final(self.h.rids[i], left) is None:
                 self.missed += 1
 
 
