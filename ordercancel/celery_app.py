@@ -28,6 +28,8 @@ from ordercancel.store import Store
 
 log = logging.getLogger("ordercancel")
 TASK = "ordercancel.execute"
+#: several requests in one task (the intake's reads): one broker message for all of them
+TASK_MANY = "ordercancel.execute_many"
 ROUTINE, URGENT = "routine", "urgent"
 
 
@@ -47,19 +49,45 @@ def enqueue(app: Celery, store: Store, message: dict[str, Any], default_deadline
     The ledger entry outlives a message lost on the way (kombu pops a message and only then
     records it as unacked) and a producer that dies in between: recovery sends it again. It
     also expires a request still queued at its deadline."""
-    rid = known_id(message)
-    if rid is None:
-        rid = message["_entry_id"] = new_request_id()
+    return enqueue_many(app, store, [message], default_deadline_ms)[0]
+
+
+def enqueue_many(
+    app: Celery, store: Store, messages: list[dict[str, Any]], default_deadline_ms: int
+) -> list[str]:
+    """`enqueue` for several requests: one ledger round trip, and one task for all the routine
+    ones (a kill always travels alone, on the urgent queue)."""
+    rids = []
+    for message in messages:
+        rid = known_id(message)
+        if rid is None:
+            rid = message["_entry_id"] = new_request_id()
+        rids.append(rid)
+    store.record_many(
+        [(rid, m, _due_ms(m, default_deadline_ms)) for rid, m in zip(rids, messages, strict=True)]
+    )
+    routine = [m for m in messages if queue_for(m.get("kind")) == ROUTINE]
+    sends = [(TASK, [m], URGENT) for m in messages if queue_for(m.get("kind")) == URGENT]
+    if len(routine) == 1:
+        sends.append((TASK, routine, ROUTINE))
+    elif routine:
+        sends.append((TASK_MANY, [routine], ROUTINE))
+    for task, args, queue in sends:
+        try:
+            app.send_task(task, args=args, queue=queue)
+        except OperationalError as exc:  # recorded, so not lost: recovery sends it once it can
+            log.warning("%d request(s) recorded but not sent (%s); recovery will send them",
+                        len(args[0]) if task == TASK_MANY else 1, exc)  # fmt: skip
+    return rids
+
+
+def _due_ms(message: dict[str, Any], default_deadline_ms: int) -> int:
+    """When the request's deadline passes (0 when its fields are not usable numbers)."""
     received, deadline = message.get("received_ms"), message.get("deadline_ms", default_deadline_ms)
     whole = all(
         isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (received, deadline)
     )
-    store.record(rid, message, due_ms=received + deadline if whole else 0)
-    try:
-        app.send_task(TASK, args=[message], queue=queue_for(message.get("kind")))
-    except OperationalError as exc:  # recorded, so not lost: recovery sends it once it can
-        log.warning("request %s recorded but not sent (%s); recovery will send it", rid, exc)
-    return rid
+    return received + deadline if whole else 0
 
 
 def broker_url(redis_url: str) -> str:

@@ -2,10 +2,11 @@
 
 Any producer `XADD`s one field, `request`, holding the JSON object of CONTRACT §4. Every worker
 node runs an `Intake` thread, a consumer of the group. An entry is decoded (size, UTF-8, JSON,
-nesting), then sent down the same path as the Python client (a Celery task; the worker
-validates) and acknowledged only once dispatched. Its stream id is its default `request_id`, so
-an entry read twice is one request; its timestamp is `received_ms`. An entry that cannot be read
-still gets its final event (`rejected`, `invalid_message`). Entries a crashed reader held are
+nesting), then sent down the same path as the Python client (the worker validates) and
+acknowledged only once dispatched. The entries of one read are dispatched together: the
+worker runs them as one Celery task (`celery_app.enqueue_many`). An entry's stream id is its
+default `request_id`, so an entry read twice is one request; its timestamp is `received_ms`.
+An entry that cannot be read still gets its final event (`rejected`, `invalid_message`). Entries a crashed reader held are
 claimed back (XAUTOCLAIM) after `CLAIM_IDLE_MS`; one delivered more than `MAX_DELIVERIES` times
 goes to `<prefix>:dead` with its error, gets a `failed` / `dead_letter` final, and is never
 retried again.
@@ -75,7 +76,7 @@ def decode(fields: dict[bytes, bytes], max_bytes: int) -> dict[str, Any]:
 
 class Intake(threading.Thread):
     def __init__(self, settings: Settings, store: Store, consumer: str,
-                 dispatch: Callable[[dict[str, Any]], None]):  # fmt: skip
+                 dispatch: Callable[[list[dict[str, Any]]], None]):  # fmt: skip
         super().__init__(name="ordercancel-intake", daemon=True)
         self.settings, self.store, self.consumer, self.dispatch = (
             settings,
@@ -98,8 +99,7 @@ class Intake(threading.Thread):
                     block=int(BLOCK_SLICE_S * 1000 / 5),
                 )  # fmt: skip
                 for _stream, entries in reply or []:
-                    for entry_id, fields in entries:
-                        self.handle(entry_id.decode(), fields)
+                    self.handle([(entry_id.decode(), fields) for entry_id, fields in entries])
             except redis.RedisError as exc:
                 log.warning("intake: %s; retrying", type(exc).__name__)
                 self.stopped.wait(1.0)
@@ -128,29 +128,37 @@ class Intake(threading.Thread):
             self.keys.requests, GROUP, min=claimed[0][0], max=claimed[-1][0], count=len(claimed)
         )
         deliveries = {p["message_id"]: p["times_delivered"] for p in pending}
+        retry = []
         for entry_id, fields in claimed:
             if deliveries.get(entry_id, 0) > MAX_DELIVERIES:
                 self.bury(entry_id.decode(), fields, f"delivered {deliveries[entry_id]} times")
             else:
-                self.handle(entry_id.decode(), fields)
+                retry.append((entry_id.decode(), fields))
+        self.handle(retry)
 
-    def handle(self, entry_id: str, fields: dict[bytes, bytes]) -> None:
-        received_ms = int(entry_id.split("-")[0])
-        try:
-            request = decode(fields, self.settings.max_entry_bytes)
-        except EntryError as exc:
-            base = unparsed_fields({}, entry_id, received_ms)
-            self.store.finish(
-                final_event(base, Outcome(Status.REJECTED, ErrorCode.INVALID_MESSAGE, str(exc)))
-            )
-            self._ack(entry_id)
-            return
-        if not request.get("request_id"):
-            request["request_id"] = entry_id
-        request["received_ms"] = received_ms
-        request["_entry_id"] = entry_id
-        self.dispatch(request)  # a failure here leaves the entry pending: claimed back later
-        self._ack(entry_id)
+    def handle(self, entries: list[tuple[str, dict[bytes, bytes]]]) -> None:
+        """Dispatch the requests of these entries together, then acknowledge them; an entry
+        that is no request gets its final event (`rejected`) instead."""
+        requests = []
+        for entry_id, fields in entries:
+            received_ms = int(entry_id.split("-")[0])
+            try:
+                request = decode(fields, self.settings.max_entry_bytes)
+            except EntryError as exc:
+                base = unparsed_fields({}, entry_id, received_ms)
+                self.store.finish(
+                    final_event(base, Outcome(Status.REJECTED, ErrorCode.INVALID_MESSAGE, str(exc)))
+                )
+                continue
+            if not request.get("request_id"):
+                request["request_id"] = entry_id
+            request["received_ms"] = received_ms
+            request["_entry_id"] = entry_id
+            requests.append(request)
+        if requests:
+            self.dispatch(requests)  # a failure here leaves the entries pending: claimed later
+        if entries:
+            self.raw.xack(self.keys.requests, GROUP, *(entry_id for entry_id, _ in entries))
 
     def bury(self, entry_id: str, fields: dict[bytes, bytes], why: str) -> None:
         """Dead-letter an entry that keeps failing, give it its final, never retry it."""
@@ -168,8 +176,5 @@ class Intake(threading.Thread):
                 base, Outcome(Status.FAILED, ErrorCode.DEAD_LETTER, f"dead-lettered: {why}")
             )
         )
-        self._ack(entry_id)
-        log.error("intake: entry %s dead-lettered (%s)", entry_id, why)
-
-    def _ack(self, entry_id: str) -> None:
         self.raw.xack(self.keys.requests, GROUP, entry_id)
+        log.error("intake: entry %s dead-lettered (%s)", entry_id, why)

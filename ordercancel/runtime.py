@@ -31,6 +31,10 @@ class Runtime:
         #: requests this process gave up on without a final: the next heartbeat disowns them
         self.disowned: list[str] = []
         self.renew_lease()
+        #: the requests of `execute_many` tasks, side by side
+        self.requests = ThreadPoolExecutor(
+            max_workers=settings.worker_concurrency, thread_name_prefix="ordercancel-request"
+        )
         #: per-order work of batches; threads (and their HTTP sessions) live as long as we do
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ordercancel-order")
         #: one thread per account of a kill; never waits on itself, only on `pool`

@@ -161,13 +161,15 @@ class Store:
                 )
             return sum(bool(r) for r in pipe.execute())
 
-    def record(self, request_id: str, message: Mapping[str, Any], due_ms: int = 0) -> None:
-        """Put an enqueued request in the ledger: recovery sends it again should it get lost,
-        and expires it at `due_ms` (its deadline) if no worker has begun it by then."""
-        self._record(
-            keys=[self.keys.ledger, self.keys.ledger_since, self.keys.ledger_due],
-            args=[request_id, json.dumps(message), due_ms],
-        )
+    def record_many(self, items: list[tuple[str, Mapping[str, Any], int]]) -> None:
+        """Put enqueued requests (request_id, message, due_ms) in the ledger, one round trip:
+        recovery sends each again should it get lost, and expires it at `due_ms` (its
+        deadline) if no worker has begun it by then."""
+        keys = [self.keys.ledger, self.keys.ledger_since, self.keys.ledger_due]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for request_id, message, due_ms in items:
+                self._record(keys=keys, args=[request_id, json.dumps(message), due_ms], client=pipe)
+            pipe.execute()
 
     def beat(
         self,

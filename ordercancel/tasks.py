@@ -10,8 +10,9 @@ import redis
 from celery.exceptions import Reject
 
 from ordercancel import pipeline
-from ordercancel.celery_app import TASK
+from ordercancel.celery_app import TASK, TASK_MANY
 from ordercancel.request import known_id
+from ordercancel.runtime import Runtime
 from ordercancel.worker import app, runtime
 
 log = logging.getLogger("ordercancel")
@@ -21,7 +22,21 @@ REDIS_PATIENCE_S = 120.0
 
 @app.task(name=TASK, ignore_result=True)
 def execute(message: dict[str, Any]) -> None:
+    _execute(message, runtime())
+
+
+@app.task(name=TASK_MANY, ignore_result=True)
+def execute_many(messages: list[dict[str, Any]]) -> None:
+    """Several requests (an intake read), run side by side on the process's request threads;
+    each is the request `execute` runs, with its own outcome and final event."""
     rt = runtime()
+    if not isinstance(messages, list):
+        messages = [messages]
+    for future in [rt.requests.submit(_execute, m, rt) for m in messages]:
+        future.result()
+
+
+def _execute(message: dict[str, Any], rt: Runtime) -> None:
     give_up_at = time.monotonic() + REDIS_PATIENCE_S
     pause = 0.25
     while True:

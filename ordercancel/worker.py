@@ -45,7 +45,7 @@ def runtime() -> Runtime:
 def _announce_ready(sender: Any = None, **_: Any) -> None:
     """Renew this node's lease (and recover lost requests), read the intake stream and watch the
     dead-man switch; then tell whoever started us (tests, the demo) that this node consumes."""
-    from ordercancel.celery_app import enqueue, queue_keys
+    from ordercancel.celery_app import enqueue, enqueue_many, queue_keys
     from ordercancel.deadman import Watcher
     from ordercancel.intake import Intake
     from ordercancel.recovery import Heartbeat
@@ -56,9 +56,12 @@ def _announce_ready(sender: Any = None, **_: Any) -> None:
     def send(message: dict[str, Any]) -> None:
         enqueue(app, rt.store, message, settings.default_deadline_ms)
 
+    def send_many(messages: list[dict[str, Any]]) -> None:
+        enqueue_many(app, rt.store, messages, settings.default_deadline_ms)
+
     Heartbeat(rt, queue_keys(keys), send).start()
     Watcher(rt.store, send).start()
-    Intake(settings, rt.store, getattr(sender, "hostname", "worker"), send).start()
+    Intake(settings, rt.store, getattr(sender, "hostname", "worker"), send_many).start()
     client = rt.store.redis
     client.rpush(keys.workers_ready, getattr(sender, "hostname", "worker"))
     client.expire(keys.workers_ready, 3600)

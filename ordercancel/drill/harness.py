@@ -14,11 +14,11 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ordercancel.client import Client
 from ordercancel.events import Event
+from ordercancel.procs import group_pids
 from ordercancel.request import new_request_id
 from ordercancel.sim.admin import SimAdmin
 from ordercancel.stack import SYMBOLS, Stack, sim_accounts
@@ -230,22 +230,6 @@ class Harness:
     def still_open(self, orders: Iterable[Order]) -> int:
         states = self.venue_orders()
         return sum(1 for o in orders if states.get((o.account, o.order_id)) not in CLOSED[o.venue])
-
-
-def group_pids(pgid: int) -> set[int]:
-    """The processes of one process group (a worker: its supervisor and nodes), from /proc."""
-    pids: set[int] = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[2]) == pgid:
-            pids.add(int(entry.name))
-    return pids
 
 
 def owned_by(harness: Harness, worker: subprocess.Popen[bytes]) -> set[str]:
