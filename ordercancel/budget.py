@@ -1,8 +1,10 @@
-"""One rate budget per venue scope, shared by every worker process (Redis, via `limits`).
+"""One rate budget per venue scope, shared by every worker process (Redis).
 
 A venue says what its limit applies to (`Venue.rate_scope`): ZebPay's 180/60s is per client IP,
 so every ZebPay account reached through one host shares one budget; Ajaib's is per account.
-The budget is a moving window of the (smallest) configured `rate_limit` in that scope.
+The budget is a moving window of the (smallest) configured `rate_limit` in that scope, kept in
+Redis by one script (`lua/budget.lua`) that also checks the hold: one round trip per call.
+(The `limits` library's moving window took three: the hold, the routine window, the window.)
 
 Urgent work (a kill) may use the whole window. Routine work also takes a token from a routine
 window of `ROUTINE_SHARE` of the limit, so a kill always finds headroom. Waiting for budget counts
@@ -24,9 +26,6 @@ from importlib.resources import files
 from typing import Any
 
 import redis
-from limits import RateLimitItemPerSecond
-from limits.storage import RedisStorage
-from limits.strategies import MovingWindowRateLimiter
 
 from ordercancel.config import RateLimit
 from ordercancel.errors import RateLimited
@@ -59,32 +58,23 @@ def calling(urgent: bool, deadline_at_ms: int) -> Iterator[None]:
         _context.reset(token)
 
 
-def storage_uri(redis_url: str) -> str:
-    return (
-        "redis+unix://" + redis_url[len("unix://") :]
-        if redis_url.startswith("unix://")
-        else redis_url
-    )
-
-
 class Budget:
-    def __init__(
-        self,
-        limiter: MovingWindowRateLimiter,
-        scope: str,
-        limit: RateLimit,
-        client: redis.Redis,
-        hold_key: str,
-    ):
-        self.limiter, self.scope, self.limit = limiter, scope, limit
-        self.redis, self.hold_key = client, hold_key
-        self._hold = client.register_script(
-            files("ordercancel.lua").joinpath("hold.lua").read_text()
+    """The rate budget of one scope, in Redis (`lua/budget.lua`): one round trip per call."""
+
+    def __init__(self, client: redis.Redis, prefix: str, scope: str, limit: RateLimit):
+        self.redis, self.scope, self.limit = client, scope, limit
+        self.hold_key = hold_key(prefix, scope)
+        self.keys = [f"{prefix}:budget:{scope}", f"{prefix}:budget:{scope}:routine", self.hold_key]
+        self.window_ms = max(1, round(limit.seconds * 1000))
+        self.routine = max(1, math.floor(limit.count * ROUTINE_SHARE))
+        self._script = client.register_script(
+            files("ordercancel.lua").joinpath("budget.lua").read_text()
         )
-        seconds = max(1, math.ceil(limit.seconds))
-        self.item = RateLimitItemPerSecond(limit.count, seconds)
-        routine = max(1, math.floor(limit.count * ROUTINE_SHARE))
-        self.routine_item = RateLimitItemPerSecond(routine, seconds, namespace="ROUTINE")
+
+    def _run(self, op: str, routine: int = 0, arg: int = 0) -> Any:
+        return self._script(
+            keys=self.keys, args=[op, self.window_ms, self.limit.count, routine, arg]
+        )
 
     def acquire(self, timeout: float) -> float:
         """Take one token, waiting while there is none; returns the seconds waited.
@@ -94,44 +84,33 @@ class Budget:
         urgent = ctx.urgent if ctx else False
         deadline = ctx.deadline_at_ms / 1000 if ctx else time.time() + timeout
         started = time.time()
-        have_routine = urgent
         while True:
-            held_ms: Any = self.redis.pttl(self.hold_key)
-            if held_ms > 0:  # the venue said when to come back
-                if time.time() + held_ms / 1000 > deadline:
-                    raise BudgetExhausted(
-                        f"venue asked ({self.scope}) to wait {held_ms} ms, past the deadline"
-                    )
-                time.sleep(held_ms / 1000)
-                continue
-            have_routine = have_routine or self.limiter.hit(self.routine_item, self.scope)
-            if have_routine and self.limiter.hit(self.item, self.scope):
+            code, wait_ms = self._run("take", 0 if urgent else self.routine)
+            if code == 0:
                 return time.time() - started
-            item = self.item if have_routine else self.routine_item
-            free_at = self.limiter.get_window_stats(item, self.scope).reset_time
-            nap = min(max(free_at - time.time(), 0.005), MAX_NAP_S)
-            if time.time() + nap > deadline:
+            wait = wait_ms / 1000
+            if time.time() + wait > deadline:
+                if code == 1:
+                    raise BudgetExhausted(
+                        f"venue asked ({self.scope}) to wait {wait_ms} ms, past the deadline"
+                    )
                 raise BudgetExhausted(
                     f"rate budget {self.limit} ({self.scope}) exhausted until the deadline"
                 )
-            time.sleep(nap)
+            time.sleep(max(0.001, wait if code == 1 else min(wait, MAX_NAP_S)))
 
     def penalize(self, retry_after: float | None = None) -> None:
         """After a 429: hold the whole scope for `retry_after` seconds when the venue says how
         long; else burn half of what the window has left."""
         if retry_after:
-            self._hold(keys=[self.hold_key], args=[max(1, int(retry_after * 1000))])
-            return
-        left = self.limiter.get_window_stats(self.item, self.scope).remaining
-        if left > 1:
-            self.limiter.hit(self.item, self.scope, cost=left // 2)
+            self._run("hold", arg=max(1, int(retry_after * 1000)))
+        else:
+            self._run("burn")
+
+    def left(self) -> int:
+        """Calls the window has room for now."""
+        return int(self._run("left"))
 
 
 def hold_key(prefix: str, scope: str) -> str:
     return f"{prefix}:budget:hold:{scope}"
-
-
-def make_limiter(redis_url: str, prefix: str) -> MovingWindowRateLimiter:
-    return MovingWindowRateLimiter(
-        RedisStorage(storage_uri(redis_url), key_prefix=f"{prefix}:budget")
-    )

@@ -67,17 +67,19 @@ def enqueue_many(
         [(rid, m, _due_ms(m, default_deadline_ms)) for rid, m in zip(rids, messages, strict=True)]
     )
     routine = [m for m in messages if queue_for(m.get("kind")) == ROUTINE]
-    sends = [(TASK, [m], URGENT) for m in messages if queue_for(m.get("kind")) == URGENT]
+    sends: list[tuple[str, Any, str]] = [
+        (TASK, m, URGENT) for m in messages if queue_for(m.get("kind")) == URGENT
+    ]
     if len(routine) == 1:
-        sends.append((TASK, routine, ROUTINE))
+        sends.append((TASK, routine[0], ROUTINE))
     elif routine:
-        sends.append((TASK_MANY, [routine], ROUTINE))
-    for task, args, queue in sends:
+        sends.append((TASK_MANY, routine, ROUTINE))
+    for task, arg, queue in sends:
         try:
-            app.send_task(task, args=args, queue=queue)
+            app.send_task(task, args=[arg], queue=queue)
         except OperationalError as exc:  # recorded, so not lost: recovery sends it once it can
             log.warning("%d request(s) recorded but not sent (%s); recovery will send them",
-                        len(args[0]) if task == TASK_MANY else 1, exc)  # fmt: skip
+                        len(arg) if task == TASK_MANY else 1, exc)  # fmt: skip
     return rids
 
 

@@ -12,7 +12,7 @@ import tomllib
 from collections import Counter
 from typing import Any
 
-from ordercancel.bench import ACCOUNTS, AJAIB_RATE, CANCELLED, kill_round
+from ordercancel.bench.kill import ACCOUNTS, AJAIB_RATE, CANCELLED, kill_round
 from ordercancel.client import Client
 from ordercancel.config import Settings
 from ordercancel.events import Event

@@ -8,7 +8,7 @@ import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from ordercancel.budget import Budget, hold_key, make_limiter
+from ordercancel.budget import Budget
 from ordercancel.config import Settings
 from ordercancel.keys import Keys
 from ordercancel.store import Store
@@ -22,7 +22,6 @@ class Runtime:
         self.store = Store.from_settings(settings)
         self._venues: dict[str, Venue] = {}
         self._budgets: dict[str, Budget] = {}
-        self._limiter = make_limiter(settings.broker_redis_url, settings.prefix)
         self._lock = threading.Lock()
         #: this process's name in Redis: who owns the requests it runs (see recovery.py)
         self.node = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
@@ -65,11 +64,7 @@ class Runtime:
             ]
             limit = min(peers, key=lambda r: r.count / r.seconds)
             budget = self._budgets[scope] = Budget(
-                self._limiter,
-                scope,
-                limit,
-                self.store.redis,
-                hold_key(self.settings.prefix, scope),
+                self.store.redis, self.settings.prefix, scope, limit
             )
         return budget
 

@@ -99,7 +99,7 @@ def _submit_and_wait(
             for oid in ids[i : i + 1000]:
                 pipe.xadd(keys.requests, {"request": _request(oid)})
             pipe.execute()
-    wanted, done_ms, statuses = set(ids), [], Counter[str]()
+    wanted, done_ms, statuses = set(ids), list[float](), Counter[str]()
     shown = time.time()
     while len(done_ms) < len(ids):
         reply = r.xread({keys.results: last}, count=2000, block=10_000)

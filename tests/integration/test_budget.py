@@ -1,11 +1,11 @@
-"""The shared rate budget: Redis-backed (limits), routine capped below the limit so a kill
+"""The shared rate budget: Redis-backed (one Lua script), routine capped below the limit so a kill
 finds headroom, waiting counts against the deadline, 429s shrink what is left."""
 
 import time
 
 import pytest
 
-from ordercancel.budget import Budget, BudgetExhausted, calling, hold_key, make_limiter
+from ordercancel.budget import Budget, BudgetExhausted, calling
 from ordercancel.config import RateLimit
 from ordercancel.runtime import Runtime
 from ordercancel.store import connect
@@ -22,10 +22,9 @@ def most_in_window(calls, seconds=2.0):
 
 @pytest.fixture
 def budget(stack):
-    limiter = make_limiter(stack.redis_url, stack.prefix)
     scope = f"test-{time.time_ns()}"
     client = connect(stack.redis_url)
-    yield Budget(limiter, scope, RateLimit(10, 2.0), client, hold_key(stack.prefix, scope))
+    yield Budget(client, stack.prefix, scope, RateLimit(10, 2.0))
     client.close()
 
 
@@ -86,8 +85,7 @@ def test_a_429_burns_half_of_what_is_left(budget):
     budget.acquire(1.0)
     budget.acquire(1.0)
     budget.penalize()  # 8 left -> 4 left
-    stats = budget.limiter.get_window_stats(budget.item, budget.scope)
-    assert stats.remaining == 4
+    assert budget.left() == 4
 
 
 def test_a_429_with_retry_after_holds_the_whole_scope(budget):
