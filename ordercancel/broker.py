@@ -1,31 +1,42 @@
-"""How the worker's kombu Redis channel acknowledges: never fatally.
+"""How the worker's kombu Redis channel tracks delivered messages: in memory only.
 
-When the broker connection drops, Celery 5.7 collects the connection and reconnects, and
-messages received on the old connection are still acknowledged on it once their task starts.
-kombu then looks for the dead connection's client and raises AttributeError inside the event
-loop: "Unrecoverable error", and the node exits. Here such an ack is left undone (kombu hands
-the message back after the visibility timeout, and the request path drops it as done or
-running); and the restore of unacknowledged messages when a channel closes, which fails the same
-way, is off: the ledger sends those requests again (`recovery.py`).
+kombu's Redis transport keeps a copy of every delivered message in Redis (a hash and an index:
+a round trip on delivery and another on ack) so that it can hand the message to another worker
+after the visibility timeout. Here that copy protects nothing: a task is acknowledged as it
+starts (`celery_app.py`) and every request is in our ledger until its final is published, so
+recovery sends a lost one again (`recovery.py`). Dropping the copy saves those two round trips
+per message, and the ack can no longer fail: Celery 5.7 acknowledges messages received on a
+broker connection that has since been replaced, and kombu's Redis ack on it raised
+AttributeError inside the event loop ("Unrecoverable error", the node exited).
 """
 
 from __future__ import annotations
 
-import logging
+from typing import Any
 
 from kombu.transport import redis as kombu_redis
-
-log = logging.getLogger("ordercancel")
+from kombu.transport import virtual
 
 
 class QoS(kombu_redis.QoS):
     restore_at_shutdown = False
 
+    def append(self, message: Any, delivery_tag: str) -> None:
+        virtual.QoS.append(self, message, delivery_tag)
+
     def ack(self, delivery_tag: str) -> None:
-        try:
-            super().ack(delivery_tag)
-        except AttributeError:  # acknowledged on a connection that is gone
-            log.warning("ack of %s left undone: its broker connection is gone", delivery_tag)
+        virtual.QoS.ack(self, delivery_tag)
+
+    def reject(self, delivery_tag: str, requeue: bool = False) -> None:
+        # nothing to requeue from: the ledger sends a rejected request again (tasks.py)
+        virtual.QoS.ack(self, delivery_tag)
+
+    def restore_visible(self, *args: Any, **kwargs: Any) -> None:
+        return None  # nothing is kept to restore
+
+    def restore_unacked(self, client: Any = None) -> None:
+        if self._delivered is not None:
+            self._delivered.clear()
 
 
 def install() -> None:

@@ -210,9 +210,11 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from ordercancel.bench import run
+    from ordercancel.bench import SCENARIOS, run
 
-    return run(args.scenario, as_json=args.json, redis_url=settings.redis_url, orders=args.orders,
+    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    return run(names, as_json=args.json, plot_path=args.plot, redis_url=settings.redis_url,
+               orders=args.orders, kill_orders=args.kill_orders, samples=args.samples,
                runs=args.runs)  # fmt: skip
 
 
@@ -252,10 +254,17 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     bench = sub.add_parser("bench", help="benchmarks against the simulator on this machine")
-    bench.add_argument("scenario", nargs="?", default="kill", choices=["kill", "all"])
-    bench.add_argument("--orders", type=int, default=2000, help="kill: open orders, both venues")
-    bench.add_argument("--runs", type=int, default=3)
-    bench.add_argument("--json", action="store_true")
+    bench.add_argument(
+        "scenario", nargs="?", default="all", choices=["throughput", "latency", "kill", "all"]
+    )
+    bench.add_argument("--orders", type=int, default=5000, help="throughput: cancels")
+    bench.add_argument("--samples", type=int, default=500, help="latency: cancels per series")
+    bench.add_argument(
+        "--kill-orders", type=int, default=2000, help="kill: open orders, both venues"
+    )
+    bench.add_argument("--runs", type=int, default=3, help="kill: runs")
+    bench.add_argument("--json", action="store_true", help="the report as JSON on stdout")
+    bench.add_argument("--plot", metavar="FILE.png", help="plot latency and throughput")
     bench.set_defaults(func=cmd_bench)
 
     drill = sub.add_parser(

@@ -23,6 +23,8 @@ DEFAULT_CONFIG_FILE = "ordercancel.toml"
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s\s*$")
 _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _COMMON_ACCOUNT_FIELDS = {"venue", "base_url", "rate_limit", "timeout_s"}
+#: routine nodes per worker: one per core, up to 4 (a Python process uses one core at most)
+DEFAULT_PROCESSES = min(4, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -134,6 +136,8 @@ class Settings:
     max_batch_orders: int = 1_000
     worker_concurrency: int = 8
     urgent_concurrency: int = 4
+    #: routine nodes `ordercancel worker` runs: one Python process each, so one core each
+    routine_processes: int = DEFAULT_PROCESSES
     #: How long an unacknowledged task waits before the broker hands it to another worker.
     visibility_timeout_s: int = 60
     #: A worker node that has not renewed its lease this long is dead: its requests run again.
@@ -201,6 +205,7 @@ class Settings:
             max_batch_orders=_int(requests, "max_batch_orders", 1_000, 1, 100_000, "requests"),
             worker_concurrency=_int(worker, "concurrency", 8, 1, 256, "worker"),
             urgent_concurrency=_int(worker, "urgent_concurrency", 4, 1, 256, "worker"),
+            routine_processes=_int(worker, "processes", DEFAULT_PROCESSES, 1, 64, "worker"),
             visibility_timeout_s=_int(
                 worker,
                 "visibility_timeout_s",

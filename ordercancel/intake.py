@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -89,12 +90,15 @@ class Intake(threading.Thread):
         self.raw = connect_raw(settings.broker_redis_url)  # entries may hold any bytes
         self.stopped = threading.Event()
         self._claim_cursor = "0-0"
+        self._next_claim = 0.0
 
     def run(self) -> None:
         self._ensure_group()
         while not self.stopped.is_set():
             try:
-                self._claim()
+                if time.monotonic() >= self._next_claim:
+                    self._next_claim = time.monotonic() + CLAIM_IDLE_MS / 2000
+                    self._claim()
                 reply: Any = self.raw.xreadgroup(
                     GROUP, self.consumer, {self.keys.requests: ">"}, count=BATCH,
                     block=int(BLOCK_SLICE_S * 1000 / 5),

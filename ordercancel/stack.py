@@ -121,7 +121,7 @@ class Stack:
         self._appendonly = appendonly
         self.embedded: EmbeddedRedis | None = None
         self.sim: SimServer | None = None
-        #: worker process groups (`ordercancel worker`: a supervisor and its two nodes)
+        #: worker process groups (`ordercancel worker`: a supervisor and its nodes)
         self.workers: list[subprocess.Popen[bytes]] = []
         self.config_path = self.workdir / "ordercancel.toml"
 
@@ -178,8 +178,8 @@ class Stack:
         return self.workers[-1] if self.workers else None
 
     def start_worker(self, timeout: float = 60.0, wait: bool = True) -> subprocess.Popen[bytes]:
-        """Start `ordercancel worker` (an urgent and a routine node); with `wait`, return once
-        both consume."""
+        """Start `ordercancel worker` (an urgent node, `[worker] processes` routine nodes); with
+        `wait`, return once all consume."""
         if wait:
             client = connect(self.redis_url)
             client.delete(Keys(self.prefix).workers_ready)
@@ -199,11 +199,11 @@ class Stack:
         return worker
 
     def wait_ready(self, worker: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-        """Wait until the worker's two nodes announce that they consume."""
+        """Wait until the worker's nodes (urgent and routine) announce that they consume."""
         keys, client = Keys(self.prefix), connect(self.redis_url)
         try:
             end, ready = time.monotonic() + timeout, 0
-            while ready < 2:
+            while ready < 1 + self.settings.routine_processes:
                 if time.monotonic() > end or worker.poll() is not None:
                     raise RuntimeError(f"worker did not start; see {self.workdir}/worker.log")
                 ready += client.blpop([keys.workers_ready], timeout=BLOCK_SLICE_S) is not None

@@ -6,6 +6,7 @@ names the account and field.
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from typing import Any
@@ -27,6 +28,10 @@ except ConfigError as exc:
 
 app = make_celery(settings)
 broker.install()  # acks that never kill the node (see broker.py)
+# Celery logs two lines per task at INFO ("received", "succeeded"); ours is one line per final
+# outcome (pipeline.py), which says more. Warnings and errors still show.
+for name in ("celery.worker.strategy", "celery.app.trace"):
+    logging.getLogger(name).setLevel(logging.WARNING)
 _runtime: Runtime | None = None
 _runtime_lock = threading.Lock()
 

@@ -1,7 +1,8 @@
 """`ordercancel worker`: the Celery worker, one node per queue unless told otherwise.
 
-With no `-Q`, two Celery workers run under this process: one on the urgent queue and one on the
-routine queue, so a kill never waits behind routine cancels. With `-Q`, this is exactly
+With no `-Q`, Celery workers run under this process: one on the urgent queue, so a kill never
+waits behind routine cancels, and `[worker] processes` on the routine queue (one per core by
+default: a Python process uses one core at most). With `-Q`, this is exactly
 `celery -A ordercancel.worker worker ...`.
 """
 
@@ -56,31 +57,12 @@ def run(args: Sequence[str], settings: Settings) -> int:
     if _names_queues(args):
         os.execv(sys.executable, [*CELERY, *args])
     pid = os.getpid()
-    nodes = [
-        [
-            *CELERY,
-            "-Q",
-            URGENT,
-            "-n",
-            f"urgent.{pid}@%h",
-            "-c",
-            str(settings.urgent_concurrency),
-            *QUIET,
-            *args,
-        ],
-        [
-            *CELERY,
-            "-Q",
-            ROUTINE,
-            "-n",
-            f"routine.{pid}@%h",
-            "-c",
-            str(settings.worker_concurrency),
-            *QUIET,
-            *args,
-        ],
+    urgent = ["-Q", URGENT, "-n", f"urgent.{pid}@%h", "-c", str(settings.urgent_concurrency)]
+    nodes = [urgent] + [
+        ["-Q", ROUTINE, "-n", f"routine{i}.{pid}@%h", "-c", str(settings.worker_concurrency)]
+        for i in range(1, settings.routine_processes + 1)
     ]
-    children = [subprocess.Popen(cmd) for cmd in nodes]
+    children = [subprocess.Popen([*CELERY, *node, *QUIET, *args]) for node in nodes]
     asked: set[int] = set()
 
     def forward(signum: int, _frame: object) -> None:

@@ -1,6 +1,6 @@
-"""`ordercancel bench`: measured runs against the simulator on this machine.
+"""`bench kill`: time to verified flat for a kill on a venue-realistic budget.
 
-`kill`: open orders spread over both venues and five symbols each, the venue answering after
+Open orders spread over both venues and five symbols each, the venue answering after
 `latency_ms`; one kill; time from the request to the kill's final (every account verified flat
 by listing), per venue the time to flat, and ZebPay 429s (target: none). Target from issue 4:
 2,000 orders, 20 ms, all verified cancelled within 0.5 s.
@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ordercancel.bench.rig import worker_rss_mb
 from ordercancel.client import Client
 from ordercancel.sim.admin import SimAdmin
 from ordercancel.stack import SYMBOLS, Stack, sim_accounts
@@ -83,6 +84,7 @@ def bench_kill(
             say(f"  run {n}/{runs}: kill {result['status']} in {result['kill_ms']} ms ({flat}); "
                 f"ZebPay 429s {result['zebpay_429']}")  # fmt: skip
             results.append(result)
+        rss = worker_rss_mb(stack)
         client.close()
         if redis_url is not None:
             stack.stop_worker()
@@ -107,20 +109,5 @@ def bench_kill(
         },
         "target_ms": KILL_TARGET_MS,
         "meets_target": ok,
+        "worker_rss_mb": rss,
     }
-
-
-def run(scenario: str, *, as_json: bool, redis_url: str | None, orders: int, runs: int) -> int:
-    def say(text: str) -> None:
-        if not as_json:
-            print(text, flush=True)
-
-    report = bench_kill(orders=orders, latency_ms=20, runs=runs, redis_url=redis_url, say=say)
-    if as_json:
-        print(json.dumps(report, sort_keys=True))
-    else:
-        flat = ", ".join(f"{v} {ms:g} ms" for v, ms in report["flat_ms"].items())
-        print(f"kill: median {report['kill_ms']['median']:g} ms, max {report['kill_ms']['max']} ms "
-              f"(target <= {KILL_TARGET_MS} ms); flat per venue (median): {flat}; "
-              f"{'meets target' if report['meets_target'] else 'MISSES TARGET'}")  # fmt: skip
-    return 0 if report["meets_target"] else 1

@@ -100,14 +100,18 @@ class Rig:
             ids += self.admin.seed("zebpay", ACCOUNT, [{"symbol": SYMBOL}] * n)
         return ids
 
-    def worker_pids(self) -> set[int]:
-        worker = self.stack.worker
-        return group_pids(worker.pid) if worker is not None else set()
-
     def worker_rss_mb(self) -> dict[str, float]:
-        """The worker's resident memory: the whole group, and its largest process."""
-        sizes = [rss_mb(pid) for pid in self.worker_pids()]
-        return {"total": round(sum(sizes), 1), "largest": round(max(sizes, default=0.0), 1)}
+        return worker_rss_mb(self.stack)
 
     def worker_cpu_s(self) -> float:
-        return sum(cpu_s(pid) for pid in self.worker_pids())
+        return sum(cpu_s(pid) for pid in worker_pids(self.stack))
+
+
+def worker_pids(stack: Stack) -> set[int]:
+    return group_pids(stack.worker.pid) if stack.worker is not None else set()
+
+
+def worker_rss_mb(stack: Stack) -> dict[str, float]:
+    """The worker's resident memory: the whole process group, and its largest process."""
+    sizes = [rss_mb(pid) for pid in worker_pids(stack)]
+    return {"total": round(sum(sizes), 1), "largest": round(max(sizes, default=0.0), 1)}

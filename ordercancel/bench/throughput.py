@@ -69,7 +69,8 @@ def redis_cpu_s(rig: Rig) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def _request(order_id: str) -> str:
+def request_json(order_id: str) -> str:
+    """An intake entry's `request` field: cancel one seeded order."""
     return json.dumps({"kind": "cancel", "account": ACCOUNT, "order_id": order_id,
                        "symbol": SYMBOL, "deadline_ms": 120_000})  # fmt: skip
 
@@ -97,7 +98,7 @@ def _submit_and_wait(
     for i in range(0, len(ids), 1000):
         with r.pipeline(transaction=False) as pipe:
             for oid in ids[i : i + 1000]:
-                pipe.xadd(keys.requests, {"request": _request(oid)})
+                pipe.xadd(keys.requests, {"request": request_json(oid)})
             pipe.execute()
     wanted, done_ms, statuses = set(ids), list[float](), Counter[str]()
     shown = time.time()

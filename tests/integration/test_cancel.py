@@ -27,11 +27,12 @@ def test_cancel_ends_canceled_with_accepted_then_one_final(client, admin):
 
 
 def test_connections_are_kept_alive_and_reused(client, admin, stack):
+    settings = stack.settings
+    threads = settings.worker_concurrency * settings.routine_processes + settings.urgent_concurrency
     admin.reset()  # counts connections from here
-    ids = seed(admin, n=24)
+    ids = seed(admin, n=threads + 8)
     for oid in ids:  # one at a time: each may land on any worker thread
         client.cancel("zebpay-main", oid).wait(10)
-    threads = stack.settings.worker_concurrency + stack.settings.urgent_concurrency
     assert admin.stats()["connections"] <= threads < len(ids)
 
 

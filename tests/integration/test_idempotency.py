@@ -18,12 +18,13 @@ def test_same_key_same_request_returns_the_first_outcome_without_a_venue_call(cl
     [oid] = seed(admin)
     k = key()
     first = client.cancel("zebpay-main", oid, idempotency_key=k).wait(10)
+    calls = len(venue_calls(admin, "zebpay.cancel"))  # >1 when a clock resync came first
     second = client.cancel("zebpay-main", oid, idempotency_key=k).wait(10)
     assert first["status"] == second["status"] == "canceled"
     assert second["request_id"] != first["request_id"]
     assert json.loads(second["detail"])["idempotent_replay_of"] == first["request_id"]
     assert second["attempts"] == "0"
-    assert len(venue_calls(admin, "zebpay.cancel")) == 1
+    assert len(venue_calls(admin, "zebpay.cancel")) == calls
 
 
 def test_same_key_different_request_is_a_conflict(client, admin):
