@@ -113,9 +113,10 @@ class Store:
         fingerprint: str,
         node: str,
         max_pending: int = 0,
+        client: Any = None,
     ) -> Begin:
         keys = [*self._keys(request_id, accepted["account"]), self.keys.owners, self.keys.nodes]
-        state, arg = self._begin(
+        reply = self._begin(
             keys=[*keys, idem] if idem else keys,
             args=[
                 self.maxlen,
@@ -127,8 +128,18 @@ class Store:
                 node,
                 *_flat(accepted),
             ],
+            client=client,
         )
-        return Begin(state, arg)
+        return reply if client is not None else Begin(*reply)
+
+    def begin_many(self, begins: list[dict[str, Any]]) -> list[Begin]:
+        """`begin` for several requests (its keyword arguments each), one round trip."""
+        if not begins:
+            return []
+        with self.redis.pipeline(transaction=False) as pipe:
+            for kwargs in begins:
+                self.begin(**kwargs, client=pipe)
+            return [Begin(*reply) for reply in pipe.execute()]
 
     def emit(self, event: Event) -> bool:
         rid = event["request_id"]
