@@ -8,7 +8,7 @@ import redis
 from ordercancel.intake import GROUP, MAX_DELIVERIES
 from ordercancel.store import connect_raw
 
-from .conftest import order_status, seed
+from .conftest import order_status, seed, venue_calls
 
 
 def xadd(client, value, field="request"):
@@ -38,6 +38,32 @@ def test_an_entry_may_name_its_request_id(client, admin):
         client, {"kind": "cancel", "account": "zebpay-main", "order_id": oid, "request_id": "rq-7"}
     )
     assert final_of(client, "rq-7")["status"] == "canceled"
+
+
+def test_entries_read_together_each_get_one_final(client, admin):
+    """One read becomes one task: a good cancel, a repeat of its request id, an invalid one
+    and an unreadable entry side by side; each ends on its own, the repeat runs once."""
+    a, b = seed(admin, n=2)
+    redis_ = client.store.redis
+    with redis_.pipeline(transaction=False) as pipe:  # one round trip: read together
+        for value in (
+            {"kind": "cancel", "account": "zebpay-main", "order_id": a, "request_id": "mix-a"},
+            {"kind": "cancel", "account": "zebpay-main", "order_id": a, "request_id": "mix-a"},
+            {"kind": "cancel", "account": "zebpay-main", "order_id": b, "request_id": "mix-b"},
+            {"kind": "cancel", "account": "nobody", "order_id": b, "request_id": "mix-c"},
+            "not json",
+        ):
+            pipe.xadd(client.keys.requests, {"request": json.dumps(value)})
+        ids = pipe.execute()
+    assert final_of(client, "mix-a")["status"] == "canceled"
+    assert final_of(client, "mix-b")["status"] == "canceled"
+    assert final_of(client, "mix-c")["error_code"] == "unknown_account"
+    assert final_of(client, ids[-1])["error_code"] == "invalid_message"
+    finals = [e for e in client.events() if e["event"] == "final" and e["request_id"] == "mix-a"]
+    assert len(finals) == 1
+    cancelled = [c for c in venue_calls(admin, "zebpay.cancel") if c["status"] == 200]
+    assert len(cancelled) == 2  # a once, b once
+    assert order_status(admin, "zebpay-main", a) == order_status(admin, "zebpay-main", b)
 
 
 def test_a_kill_through_the_stream(client, admin):
