@@ -4,7 +4,8 @@ Producers put requests on Redis; Celery workers execute them against the venues 
 idempotency and read-back; every request's one final outcome lands on a Redis result stream.
 """
 
-from ordercancel.client import Client, Ticket
+from typing import TYPE_CHECKING, Any
+
 from ordercancel.config import Settings
 from ordercancel.errors import (
     ConfigError,
@@ -15,7 +16,20 @@ from ordercancel.errors import (
 )
 from ordercancel.outcomes import ErrorCode, EventType, Kind, Status
 
+if TYPE_CHECKING:
+    from ordercancel.client import Client, Ticket
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """`Client` and `Ticket` load Celery: only when asked for (the worker supervisor is not)."""
+    if name in ("Client", "Ticket"):
+        from ordercancel import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module 'ordercancel' has no attribute {name!r}")
+
 
 __all__ = [
     "Client",

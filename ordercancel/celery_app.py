@@ -23,6 +23,7 @@ from kombu.exceptions import OperationalError
 
 from ordercancel.config import Settings
 from ordercancel.keys import Keys
+from ordercancel.queues import ROUTINE, URGENT, queue_for
 from ordercancel.request import known_id, new_request_id
 from ordercancel.store import Store
 
@@ -30,12 +31,6 @@ log = logging.getLogger("ordercancel")
 TASK = "ordercancel.execute"
 #: several requests in one task (the intake's reads): one broker message for all of them
 TASK_MANY = "ordercancel.execute_many"
-ROUTINE, URGENT = "routine", "urgent"
-
-
-def queue_for(kind: object) -> str:
-    """Kills go to the urgent queue, everything else to the routine one."""
-    return URGENT if kind == "kill" else ROUTINE
 
 
 def queue_keys(keys: Keys) -> list[str]:

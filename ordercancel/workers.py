@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import redis
 
-from ordercancel.celery_app import ROUTINE, URGENT
 from ordercancel.config import Settings, safe_url
+from ordercancel.queues import ROUTINE, URGENT
 from ordercancel.store import connect
 
 CELERY = [sys.executable, "-m", "celery", "-A", "ordercancel.worker", "worker"]
