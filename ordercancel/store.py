@@ -133,7 +133,8 @@ class Store:
         return reply if client is not None else Begin(*reply)
 
     def begin_many(self, begins: list[dict[str, Any]]) -> list[Begin]:
-        """`begin` for several requests (its keyword arguments each), one round trip."""
+        """`begin` for several requests (its keyword arguments each), one round trip (two:
+        a pipeline of scripts checks them with SCRIPT EXISTS first)."""
         if not begins:
             return []
         with self.redis.pipeline(transaction=False) as pipe:
@@ -177,6 +178,10 @@ class Store:
         recovery sends each again should it get lost, and expires it at `due_ms` (its
         deadline) if no worker has begun it by then."""
         keys = [self.keys.ledger, self.keys.ledger_since, self.keys.ledger_due]
+        if len(items) == 1:  # a pipeline of scripts costs a SCRIPT EXISTS round trip first
+            request_id, message, due_ms = items[0]
+            self._record(keys=keys, args=[request_id, json.dumps(message), due_ms])
+            return
         with self.redis.pipeline(transaction=False) as pipe:
             for request_id, message, due_ms in items:
                 self._record(keys=keys, args=[request_id, json.dumps(message), due_ms], client=pipe)
