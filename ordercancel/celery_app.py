@@ -3,10 +3,9 @@
 - every request is in our ledger from before it is enqueued until its final is published, and
   is sent again if its worker dies (`recovery.py`). So a task is acknowledged when it starts:
   kombu's late acknowledgement cannot promise it (a message popped by a worker that dies before
-  kombu records it is gone), and a late ack after a broker reconnect kills the Celery 5.7 node;
+  kombu records it is gone), and a late ack after a broker reconnect kills the Celery 5.7 node.
+  kombu keeps no copy of delivered messages in Redis either (`broker.py`);
 - prefetch 1: a worker holds no more messages than it is running;
-- the visibility timeout (how long kombu waits before handing an unacknowledged message to
-  another worker) is a backstop, sized to the request deadline;
 - two queues: `urgent` (kill) and `routine`; `ordercancel worker` runs a worker for each, so
   routine work never occupies the threads urgent work needs.
 """
@@ -41,8 +40,8 @@ def queue_keys(keys: Keys) -> list[str]:
 def enqueue(app: Celery, store: Store, message: dict[str, Any], default_deadline_ms: int) -> str:
     """Record the request in the ledger, then put it on its queue; returns the id it is known by.
 
-    The ledger entry outlives a message lost on the way (kombu pops a message and only then
-    records it as unacked) and a producer that dies in between: recovery sends it again. It
+    The ledger entry outlives a message lost on the way (popped by a worker that dies before it
+    begins the request) and a producer that dies in between: recovery sends it again. It
     also expires a request still queued at its deadline."""
     return enqueue_many(app, store, [message], default_deadline_ms)[0]
 
@@ -109,13 +108,8 @@ def make_celery(settings: Settings) -> Celery:
         task_default_queue=ROUTINE,
         task_create_missing_queues=False,
         broker_transport_options={
-            "visibility_timeout": settings.visibility_timeout_s,
             "global_keyprefix": Keys(settings.prefix).celery,
             "queue_order_strategy": "priority",  # a worker on both queues drains urgent first
-            # Look for messages of dead workers every 2 s (kombu's default is ~100 s:
-            # a 10 s interval times a throttle of 10); each look is one ZRANGE.
-            "unacked_restore_interval": 2,
-            "unacked_restore_throttle": 1,
         },
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,  # Redis restarting: never give up

@@ -138,8 +138,6 @@ class Settings:
     urgent_concurrency: int = 4
     #: routine nodes `ordercancel worker` runs: one Python process each, so one core each
     routine_processes: int = DEFAULT_PROCESSES
-    #: How long an unacknowledged task waits before the broker hands it to another worker.
-    visibility_timeout_s: int = 60
     #: A worker node that has not renewed its lease this long is dead: its requests run again.
     lease_s: int = 10
     accounts: Mapping[str, AccountConfig] = field(default_factory=dict)
@@ -206,14 +204,6 @@ class Settings:
             worker_concurrency=_int(worker, "concurrency", 8, 1, 256, "worker"),
             urgent_concurrency=_int(worker, "urgent_concurrency", 4, 1, 256, "worker"),
             routine_processes=_int(worker, "processes", DEFAULT_PROCESSES, 1, 64, "worker"),
-            visibility_timeout_s=_int(
-                worker,
-                "visibility_timeout_s",
-                max(60, default_deadline // 1000 * 2),
-                5,
-                86_400,
-                "worker",
-            ),
             lease_s=_int(worker, "lease_s", 10, 2, 300, "worker"),
             accounts=accounts,
             source=source,

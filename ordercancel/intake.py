@@ -7,10 +7,9 @@ acknowledged only once dispatched. The entries of one read are dispatched togeth
 worker runs them as one Celery task (`celery_app.enqueue_many`). An entry's stream id is its
 default `request_id`, so an entry read twice is one request; its timestamp is `received_ms`.
 An entry that cannot be read still gets its final event (`rejected`, `invalid_message`).
-Entries a crashed reader held are
-claimed back (XAUTOCLAIM) after `CLAIM_IDLE_MS`; one delivered more than `MAX_DELIVERIES` times
-goes to `<prefix>:dead` with its error, gets a `failed` / `dead_letter` final, and is never
-retried again.
+Entries a crashed reader held are claimed back (XAUTOCLAIM, looked for every second) after
+`CLAIM_IDLE_MS`; one delivered more than `MAX_DELIVERIES` times goes to `<prefix>:dead` with
+its error, gets a `failed` / `dead_letter` final, and is never retried again.
 """
 
 from __future__ import annotations

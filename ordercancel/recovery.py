@@ -1,8 +1,8 @@
 """Recovery from our own records: no request is lost when a worker dies, in at most a lease.
 
-kombu hands a dead worker's message back only after the visibility timeout, and a message
-popped by a worker that dies before kombu records it as unacked is gone from the broker. So
-every producer first records the request in the *ledger* (`Store.record`), `begin.lua` marks
+A message a worker has popped from the broker is gone from it (kombu keeps no copy in Redis,
+`broker.py`), so a worker that dies takes its messages with it. So every producer first
+records the request in the *ledger* (`Store.record_many`), `begin.lua` marks
 which worker node *owns* it, and `finish.lua` removes both. Every node runs a `Heartbeat`:
 each `BEAT_S` it renews its lease (`lease_s`), and in the same script (`lua/beat.lua`) it takes
 the requests whose owner's lease ran out, and those that nobody owns long after they were sent
