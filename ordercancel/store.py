@@ -248,7 +248,8 @@ class Store:
         }
 
     def set_halt(self, fields: dict[str, str]) -> None:
-        self.redis.hset(self.keys.halt, mapping=dict(fields))
+        mapping: Any = dict(fields)  # redis-py 8 types the keys invariantly
+        self.redis.hset(self.keys.halt, mapping=mapping)
 
     def halted(self) -> dict[str, str] | None:
         raw: Any = self.redis.hgetall(self.keys.halt)
