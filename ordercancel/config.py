@@ -140,6 +140,8 @@ class Settings:
     routine_processes: int = DEFAULT_PROCESSES
     #: A worker node that has not renewed its lease this long is dead: its requests run again.
     lease_s: int = 10
+    #: worker log lines: Celery's text, or one JSON object per line
+    log_format: str = "text"
     accounts: Mapping[str, AccountConfig] = field(default_factory=dict)
     source: str | None = None
 
@@ -205,6 +207,7 @@ class Settings:
             urgent_concurrency=_int(worker, "urgent_concurrency", 4, 1, 256, "worker"),
             routine_processes=_int(worker, "processes", DEFAULT_PROCESSES, 1, 64, "worker"),
             lease_s=_int(worker, "lease_s", 10, 2, 300, "worker"),
+            log_format=_log_format(env.get("ORDERCANCEL_LOG_FORMAT") or worker.get("log_format")),
             accounts=accounts,
             source=source,
         )
@@ -222,6 +225,14 @@ def _table(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ConfigError("must be a table", field=name)
     return value
+
+
+def _log_format(value: object) -> str:
+    if value is None:
+        return "text"
+    if value not in ("text", "json"):
+        raise ConfigError('must be "text" or "json"', field="worker.log_format")
+    return str(value)
 
 
 def _int(table: Mapping[str, Any], key: str, default: int, lo: int, hi: int, section: str) -> int:

@@ -26,6 +26,7 @@ from ordercancel.events import (
 from ordercancel.flows import FLOWS
 from ordercancel.job import Job
 from ordercancel.kill import kill_flow
+from ordercancel.logs import log_final
 from ordercancel.outcomes import ErrorCode, EventType, Kind, Status
 from ordercancel.request import Request
 from ordercancel.retry import Deadline
@@ -129,15 +130,14 @@ def _handle(message: Mapping[str, Any], rt: Runtime, begun: Begun | None) -> Non
     else:
         outcome = _run(req, rerun=begin.state == "rerun", rt=rt)
     if rt.store.finish(final_event(base, outcome), idem=idem):
-        log.info(
-            "final request_id=%s kind=%s venue=%s account=%s status=%s error_code=%s latency_ms=%s",
-            req.request_id,
-            req.kind.value,
-            req.venue,
-            req.account,
-            outcome.status.value,
-            outcome.error_code or "-",
-            int(time.time() * 1000) - req.received_ms,
+        log_final(
+            request_id=req.request_id,
+            kind=req.kind.value,
+            venue=req.venue,
+            account=req.account,
+            status=outcome.status.value,
+            error_code=outcome.error_code,
+            latency_ms=int(time.time() * 1000) - req.received_ms,
         )
 
 

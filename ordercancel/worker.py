@@ -11,7 +11,7 @@ import sys
 import threading
 from typing import Any
 
-from celery.signals import worker_ready
+from celery.signals import after_setup_logger, worker_ready
 
 from ordercancel import broker
 from ordercancel.celery_app import make_celery
@@ -44,6 +44,14 @@ def runtime() -> Runtime:
             if _runtime is None:
                 _runtime = Runtime(settings)
     return _runtime
+
+
+@after_setup_logger.connect
+def _log_format(logger: logging.Logger, **_: Any) -> None:
+    if settings.log_format == "json":
+        from ordercancel.logs import use_json
+
+        use_json(logger)
 
 
 @worker_ready.connect
