@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from ordercancel.budget import calling
 from ordercancel.errors import VenueError
 from ordercancel.events import Outcome, make_event, request_fields
+from ordercancel.metrics import RETRIES
 from ordercancel.outcomes import EventType, Kind, Status
 from ordercancel.request import Request
 from ordercancel.retry import Deadline, Tally, call_with_retry
@@ -75,6 +76,7 @@ class Job:
         return self._calls + running
 
     def _retrying(self, exc: VenueError, wait: float) -> None:
+        RETRIES.labels(self.venue.name, exc.code.value).inc()
         self.emit(
             EventType.RETRYING,
             error_code=exc.code.value,

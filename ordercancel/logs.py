@@ -1,17 +1,20 @@
 """Log output: Celery's text lines, or one JSON object per line (`[worker] log_format`).
 
-Every final outcome is logged once, by the worker that published it (`log_final`): request_id,
-kind, venue, account, status, error_code, latency_ms. Nothing logged carries a secret: log
-lines are built from request fields and outcomes, never from account configuration, headers or
-request bodies.
+Every final outcome is logged once, by the process that published it (`final_published`):
+request_id, kind, venue, account, status, error_code, latency_ms. Nothing logged carries a
+secret: log lines are built from request fields and outcomes, never from account
+configuration, headers or request bodies.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from ordercancel import metrics
 
 log = logging.getLogger("ordercancel")
 FORMATS = ("text", "json")
@@ -19,12 +22,13 @@ FORMATS = ("text", "json")
 FINAL_FIELDS = ("request_id", "kind", "venue", "account", "status", "error_code", "latency_ms")
 
 
-def log_final(**fields: Any) -> None:
-    """One line per final outcome; in JSON, its fields are the object's keys."""
-    text = " ".join(
-        f"{k}={fields[k] if fields[k] not in (None, '') else '-'}" for k in FINAL_FIELDS
-    )
-    log.info("final %s", text, extra={"final": {k: fields[k] for k in FINAL_FIELDS}})
+def final_published(event: Mapping[str, str]) -> None:
+    """A final event was just published (`Store.on_final`): one log line, and its metrics."""
+    fields: dict[str, Any] = {k: event.get(k) or "" for k in FINAL_FIELDS}
+    fields["latency_ms"] = int(fields["latency_ms"] or 0)
+    text = " ".join(f"{k}={fields[k] if fields[k] != '' else '-'}" for k in FINAL_FIELDS)
+    log.info("final %s", text, extra={"final": fields})
+    metrics.record_final(event)
 
 
 class JsonFormatter(logging.Formatter):

@@ -26,7 +26,7 @@ from ordercancel.events import (
 from ordercancel.flows import FLOWS
 from ordercancel.job import Job
 from ordercancel.kill import kill_flow
-from ordercancel.logs import log_final
+from ordercancel.metrics import IN_FLIGHT
 from ordercancel.outcomes import ErrorCode, EventType, Kind, Status
 from ordercancel.request import Request
 from ordercancel.retry import Deadline
@@ -34,6 +34,7 @@ from ordercancel.runtime import Runtime
 from ordercancel.store import REDIS_DOWN, Begin
 
 log = logging.getLogger("ordercancel")
+KINDS = {k.value for k in Kind}
 #: A request re-delivered after its deadline (its worker died mid-flight) gets this long to settle.
 RERUN_GRACE_MS = 5_000
 
@@ -55,9 +56,13 @@ def handle(message: Mapping[str, Any], rt: Runtime, begun: Begun | None = None) 
         return
     if rid is not None:
         rt.running.add(rid)
+    kind = message.get("kind") if message.get("kind") in KINDS else "-"
+    in_flight = IN_FLIGHT.labels(kind)
+    in_flight.inc()
     try:
         _handle(message, rt, begun)
     finally:
+        in_flight.dec()
         rt.running.discard(rid or "")
 
 
@@ -129,16 +134,7 @@ def _handle(message: Mapping[str, Any], rt: Runtime, begun: Begun | None) -> Non
         outcome = _outcome_of_first(req, begin.state, begin.arg, rt)
     else:
         outcome = _run(req, rerun=begin.state == "rerun", rt=rt)
-    if rt.store.finish(final_event(base, outcome), idem=idem):
-        log_final(
-            request_id=req.request_id,
-            kind=req.kind.value,
-            venue=req.venue,
-            account=req.account,
-            status=outcome.status.value,
-            error_code=outcome.error_code,
-            latency_ms=int(time.time() * 1000) - req.received_ms,
-        )
+    rt.store.finish(final_event(base, outcome), idem=idem)
 
 
 def _reject_unparsed(message: Mapping[str, Any], exc: RequestError, rt: Runtime) -> None:

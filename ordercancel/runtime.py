@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ordercancel.budget import Budget
 from ordercancel.config import Settings
 from ordercancel.keys import Keys
+from ordercancel.logs import final_published
 from ordercancel.store import Store
 from ordercancel.venues import Venue, venue_class
 
@@ -20,6 +21,7 @@ class Runtime:
         self.settings = settings
         self.keys = Keys(settings.prefix)
         self.store = Store.from_settings(settings)
+        self.store.on_final = final_published  # one log line and the metrics of each final
         self._venues: dict[str, Venue] = {}
         self._budgets: dict[str, Budget] = {}
         self._lock = threading.Lock()

@@ -110,6 +110,7 @@ class Stack:
         sim_options: Mapping[str, Any] | None = None,
         quiet: bool = True,
         appendonly: bool = False,
+        env: Mapping[str, str] | None = None,
     ):
         self.workdir = Path(tempfile.mkdtemp(prefix="oc-stack-"))
         self._redis_url = redis_url
@@ -119,6 +120,7 @@ class Stack:
         self._extra = dict(extra_config or {})
         self._sim_options = dict(sim_options or {})
         self._appendonly = appendonly
+        self._env = dict(env or {})
         self.embedded: EmbeddedRedis | None = None
         self.sim: SimServer | None = None
         #: worker process groups (`ordercancel worker`: a supervisor and its nodes)
@@ -170,7 +172,7 @@ class Stack:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERCANCEL_")}
         env["ORDERCANCEL_CONFIG"] = str(self.config_path)
-        return env
+        return {**env, **self._env}
 
     @property
     def worker(self) -> subprocess.Popen[bytes] | None:

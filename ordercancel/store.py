@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
@@ -73,6 +73,8 @@ class Store:
         self.keys = keys
         self.maxlen = maxlen
         self.ttl = retention_s
+        #: called with every final event this store publishes (not one already published)
+        self.on_final: Callable[[Event], None] | None = None
         self._begin = _script(client, "begin")
         self._emit = _script(client, "emit")
         self._finish = _script(client, "finish")
@@ -154,12 +156,15 @@ class Store:
     def finish(self, event: Event, *, idem: str | None = None) -> bool:
         """Publish the final event; False when the request already had one."""
         rid = event["request_id"]
-        return bool(
+        new = bool(
             self._finish(
                 keys=self._finish_keys(rid, event["account"], idem),
                 args=[self.maxlen, self.ttl, rid, json.dumps(event), *_flat(event)],
             )
         )
+        if new and self.on_final is not None:
+            self.on_final(event)
+        return new
 
     def finish_many(self, events: list[Event]) -> int:
         """Publish many final events in one round trip; returns how many were new."""
@@ -171,7 +176,11 @@ class Store:
                     args=[self.maxlen, self.ttl, rid, json.dumps(event), *_flat(event)],
                     client=pipe,
                 )
-            return sum(bool(r) for r in pipe.execute())
+            published = [e for e, new in zip(events, pipe.execute(), strict=True) if new]
+        if self.on_final is not None:
+            for event in published:
+                self.on_final(event)
+        return len(published)
 
     def record_many(self, items: list[tuple[str, Mapping[str, Any], int]]) -> None:
         """Put enqueued requests (request_id, message, due_ms) in the ledger, one round trip:

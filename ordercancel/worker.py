@@ -7,13 +7,14 @@ names the account and field.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from typing import Any
 
 from celery.signals import after_setup_logger, worker_ready
 
-from ordercancel import broker
+from ordercancel import broker, metrics
 from ordercancel.celery_app import make_celery
 from ordercancel.config import Settings
 from ordercancel.errors import ConfigError
@@ -65,6 +66,9 @@ def _announce_ready(sender: Any = None, **_: Any) -> None:
 
     rt = runtime()
     keys = Keys(settings.prefix)
+    metrics_port = metrics.port()
+    if metrics_port is not None and not os.environ.get(metrics.DIR_ENV):
+        metrics.serve_alone(metrics_port)  # started without `ordercancel worker`
 
     def send(message: dict[str, Any]) -> None:
         enqueue(app, rt.store, message, settings.default_deadline_ms)

@@ -9,6 +9,7 @@ default: a Python process uses one core at most). With `-Q`, this is exactly
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 
 import redis
 
+from ordercancel import metrics
 from ordercancel.config import Settings, safe_url
 from ordercancel.queues import ROUTINE, URGENT
 from ordercancel.store import connect
@@ -57,6 +59,11 @@ def run(args: Sequence[str], settings: Settings) -> int:
     if _names_queues(args):
         os.execv(sys.executable, [*CELERY, *args])
     pid = os.getpid()
+    metrics_port = metrics.port()
+    shared = None
+    if metrics_port is not None:  # the nodes write metric files, we serve their sum
+        shared = metrics.prepare_shared_dir()
+        metrics.serve_shared(metrics_port)
     urgent = ["-Q", URGENT, "-n", f"urgent.{pid}@%h", "-c", str(settings.urgent_concurrency)]
     nodes = [urgent] + [
         ["-Q", ROUTINE, "-n", f"routine{i}.{pid}@%h", "-c", str(settings.worker_concurrency)]
@@ -75,11 +82,14 @@ def run(args: Sequence[str], settings: Settings) -> int:
         signal.signal(sig, forward)
     while all(child.poll() is None for child in children):
         time.sleep(0.2)
+
     if not asked:
         # one node ended on its own: stop the other too, so that whoever supervises this
         # process sees it end and starts another
         forward(signal.SIGTERM, None)
     codes = [child.wait() for child in children]
+    if shared is not None:
+        shutil.rmtree(shared, ignore_errors=True)
     # A node may get a stop signal twice (from its process group and from us); if the second
     # lands as it exits it ends "killed by" that signal: still the stop we asked for.
     return next((code for code in codes if code and -code not in asked), 0)

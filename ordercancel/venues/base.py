@@ -49,6 +49,7 @@ from requests.utils import get_environ_proxies
 from ordercancel.budget import Budget
 from ordercancel.config import AccountConfig
 from ordercancel.errors import VenueTimeout, VenueUnavailable
+from ordercancel.metrics import BUDGET_WAIT_SECONDS, BUDGET_WAITS, VENUE_CALLS
 from ordercancel.outcomes import Status
 from ordercancel.venues import wire
 
@@ -231,7 +232,11 @@ class Venue(ABC):
         """
         url = self.account.base_url + path
         if self.budget is not None:
-            timeout = max(0.05, timeout - self.budget.acquire(timeout))
+            waited = self.budget.acquire(timeout)
+            if waited > 0.001:
+                BUDGET_WAITS.labels(self.budget.scope).inc()
+                BUDGET_WAIT_SECONDS.labels(self.budget.scope).inc(waited)
+            timeout = max(0.05, timeout - waited)
         self._local.calls = getattr(self._local, "calls", 0) + 1
         session = self.session
         try:
@@ -243,12 +248,16 @@ class Venue(ABC):
                 proxies=session.proxies,
             )
         except requests.ConnectTimeout:
+            VENUE_CALLS.labels(self.name, "unavailable").inc()
             raise VenueUnavailable(f"{method} {path}: connect timeout") from None
         except requests.Timeout:
+            VENUE_CALLS.labels(self.name, "timeout").inc()
             raise VenueTimeout(f"{method} {path}: no answer within {timeout:.2f}s") from None
         except requests.ConnectionError as exc:
+            VENUE_CALLS.labels(self.name, "unavailable").inc()
             cause = type(exc.__context__ or exc).__name__
             raise VenueUnavailable(f"{method} {path}: connection failed ({cause})") from None
+        VENUE_CALLS.labels(self.name, str(resp.status_code)).inc()
         if resp.status_code == 429 and self.budget is not None:
             self.budget.penalize(_retry_after(resp.headers.get("Retry-After")))
         return resp
