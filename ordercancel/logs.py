@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,13 +22,15 @@ FORMATS = ("text", "json")
 FINAL_FIELDS = ("request_id", "kind", "venue", "account", "status", "error_code", "latency_ms")
 
 
-def final_published(event: Mapping[str, str]) -> None:
-    """A final event was just published (`Store.on_final`): one log line, and its metrics."""
+def final_published(event: Mapping[str, str], accounts: Container[str]) -> None:
+    """A final event was just published (`Store.on_final`): one log line, and its metrics
+    (`accounts`: the configured ones, the only account labels)."""
     fields: dict[str, Any] = {k: event.get(k) or "" for k in FINAL_FIELDS}
-    fields["latency_ms"] = int(fields["latency_ms"] or 0)
+    latency = str(fields["latency_ms"])
+    fields["latency_ms"] = int(latency) if latency.lstrip("-").isdigit() else 0
     text = " ".join(f"{k}={fields[k] if fields[k] != '' else '-'}" for k in FINAL_FIELDS)
     log.info("final %s", text, extra={"final": fields})
-    metrics.record_final(event)
+    metrics.record_final(event, accounts)
 
 
 class JsonFormatter(logging.Formatter):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 
 from prometheus_client import (
     CollectorRegistry,
@@ -55,12 +55,27 @@ BUDGET_WAIT_SECONDS = Counter(
 )
 
 
-def record_final(event: Mapping[str, str]) -> None:
+KINDS = frozenset({"cancel", "cancel_batch", "cancel_all", "kill"})
+VENUES = frozenset({"zebpay", "ajaib"})
+
+
+def known(value: object, allowed: Container[str]) -> str:
+    """A label value: `value` when it is one we know, else "-". A label never takes a
+    producer's free text (a rejected request may name any kind or account): each new value
+    would be a new time series."""
+    return value if isinstance(value, str) and value in allowed else "-"
+
+
+def record_final(event: Mapping[str, str], accounts: Container[str]) -> None:
     """Count a final outcome and its latency (from its event fields)."""
-    REQUESTS.labels(event["kind"] or "-", event["account"] or "-", event["status"]).inc()
-    latency = int(event.get("latency_ms") or 0) / 1000
-    LATENCY.labels(event["kind"] or "-", event["venue"] or "-").observe(latency)
-    if event["kind"] == "kill" and not event.get("parent_id"):
+    kind = known(event.get("kind"), KINDS)
+    REQUESTS.labels(kind, known(event.get("account"), accounts), event["status"]).inc()
+    try:
+        latency = max(0, int(event.get("latency_ms") or 0)) / 1000
+    except ValueError:
+        latency = 0.0
+    LATENCY.labels(kind, known(event.get("venue"), VENUES)).observe(latency)
+    if kind == "kill" and not event.get("parent_id"):
         KILL.observe(latency)
 
 

@@ -26,7 +26,7 @@ from ordercancel.events import (
 from ordercancel.flows import FLOWS
 from ordercancel.job import Job
 from ordercancel.kill import kill_flow
-from ordercancel.metrics import IN_FLIGHT
+from ordercancel.metrics import IN_FLIGHT, KINDS, known
 from ordercancel.outcomes import ErrorCode, EventType, Kind, Status
 from ordercancel.request import Request
 from ordercancel.retry import Deadline
@@ -34,7 +34,6 @@ from ordercancel.runtime import Runtime
 from ordercancel.store import REDIS_DOWN, Begin
 
 log = logging.getLogger("ordercancel")
-KINDS = {k.value for k in Kind}
 #: A request re-delivered after its deadline (its worker died mid-flight) gets this long to settle.
 RERUN_GRACE_MS = 5_000
 
@@ -56,8 +55,7 @@ def handle(message: Mapping[str, Any], rt: Runtime, begun: Begun | None = None) 
         return
     if rid is not None:
         rt.running.add(rid)
-    kind = message.get("kind") if message.get("kind") in KINDS else "-"
-    in_flight = IN_FLIGHT.labels(kind)
+    in_flight = IN_FLIGHT.labels(known(message.get("kind"), KINDS))
     in_flight.inc()
     try:
         _handle(message, rt, begun)

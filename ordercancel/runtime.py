@@ -21,7 +21,8 @@ class Runtime:
         self.settings = settings
         self.keys = Keys(settings.prefix)
         self.store = Store.from_settings(settings)
-        self.store.on_final = final_published  # one log line and the metrics of each final
+        # one log line and the metrics of each final this process publishes
+        self.store.on_final = lambda event: final_published(event, settings.accounts)
         self._venues: dict[str, Venue] = {}
         self._budgets: dict[str, Budget] = {}
         self._lock = threading.Lock()
