@@ -22,15 +22,17 @@ FORMATS = ("text", "json")
 FINAL_FIELDS = ("request_id", "kind", "venue", "account", "status", "error_code", "latency_ms")
 
 
-def final_published(event: Mapping[str, str], accounts: Container[str]) -> None:
+def final_published(
+    event: Mapping[str, str], accounts: Container[str], venues: Container[str]
+) -> None:
     """A final event was just published (`Store.on_final`): one log line, and its metrics
-    (`accounts`: the configured ones, the only account labels)."""
+    (`accounts`, `venues`: the configured ones, the only label values they take)."""
     fields: dict[str, Any] = {k: event.get(k) or "" for k in FINAL_FIELDS}
     latency = str(fields["latency_ms"])
     fields["latency_ms"] = int(latency) if latency.lstrip("-").isdigit() else 0
     text = " ".join(f"{k}={fields[k] if fields[k] != '' else '-'}" for k in FINAL_FIELDS)
     log.info("final %s", text, extra={"final": fields})
-    metrics.record_final(event, accounts)
+    metrics.record_final(event, accounts, venues)
 
 
 class JsonFormatter(logging.Formatter):

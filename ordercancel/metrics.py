@@ -56,7 +56,6 @@ BUDGET_WAIT_SECONDS = Counter(
 
 
 KINDS = frozenset({"cancel", "cancel_batch", "cancel_all", "kill"})
-VENUES = frozenset({"zebpay", "ajaib"})
 
 
 def known(value: object, allowed: Container[str]) -> str:
@@ -66,15 +65,18 @@ def known(value: object, allowed: Container[str]) -> str:
     return value if isinstance(value, str) and value in allowed else "-"
 
 
-def record_final(event: Mapping[str, str], accounts: Container[str]) -> None:
-    """Count a final outcome and its latency (from its event fields)."""
+def record_final(
+    event: Mapping[str, str], accounts: Container[str], venues: Container[str]
+) -> None:
+    """Count a final outcome and its latency (from its event fields); `accounts` and `venues`
+    are the configured ones, the only label values they take."""
     kind = known(event.get("kind"), KINDS)
     REQUESTS.labels(kind, known(event.get("account"), accounts), event["status"]).inc()
     try:
         latency = max(0, int(event.get("latency_ms") or 0)) / 1000
     except ValueError:
         latency = 0.0
-    LATENCY.labels(kind, known(event.get("venue"), VENUES)).observe(latency)
+    LATENCY.labels(kind, known(event.get("venue"), venues)).observe(latency)
     if kind == "kill" and not event.get("parent_id"):
         KILL.observe(latency)
 

@@ -22,7 +22,8 @@ class Runtime:
         self.keys = Keys(settings.prefix)
         self.store = Store.from_settings(settings)
         # one log line and the metrics of each final this process publishes
-        self.store.on_final = lambda event: final_published(event, settings.accounts)
+        venues = frozenset(a.venue for a in settings.accounts.values())
+        self.store.on_final = lambda event: final_published(event, settings.accounts, venues)
         self._venues: dict[str, Venue] = {}
         self._budgets: dict[str, Budget] = {}
         self._lock = threading.Lock()
