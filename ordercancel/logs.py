@@ -17,7 +17,6 @@ from typing import Any
 from ordercancel import metrics
 
 log = logging.getLogger("ordercancel")
-FORMATS = ("text", "json")
 #: the structured fields of a final outcome's log line
 FINAL_FIELDS = ("request_id", "kind", "venue", "account", "status", "error_code", "latency_ms")
 
@@ -32,7 +31,7 @@ def final_published(
     fields["latency_ms"] = int(latency) if latency.lstrip("-").isdigit() else 0
     text = " ".join(f"{k}={fields[k] if fields[k] != '' else '-'}" for k in FINAL_FIELDS)
     log.info("final %s", text, extra={"final": fields})
-    metrics.record_final(event, accounts, venues)
+    metrics.record_final(fields, bool(event.get("parent_id")), accounts, venues)
 
 
 class JsonFormatter(logging.Formatter):

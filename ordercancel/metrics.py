@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Container, Mapping
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -20,6 +21,8 @@ from prometheus_client import (
     multiprocess,
     start_http_server,
 )
+
+from ordercancel.outcomes import Kind
 
 PORT_ENV, DIR_ENV = "ORDERCANCEL_METRICS_PORT", "PROMETHEUS_MULTIPROC_DIR"
 _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -55,7 +58,7 @@ BUDGET_WAIT_SECONDS = Counter(
 )
 
 
-KINDS = frozenset({"cancel", "cancel_batch", "cancel_all", "kill"})
+KINDS = frozenset(kind.value for kind in Kind)
 
 
 def known(value: object, allowed: Container[str]) -> str:
@@ -66,18 +69,16 @@ def known(value: object, allowed: Container[str]) -> str:
 
 
 def record_final(
-    event: Mapping[str, str], accounts: Container[str], venues: Container[str]
+    final: Mapping[str, Any], child: bool, accounts: Container[str], venues: Container[str]
 ) -> None:
-    """Count a final outcome and its latency (from its event fields); `accounts` and `venues`
-    are the configured ones, the only label values they take."""
-    kind = known(event.get("kind"), KINDS)
-    REQUESTS.labels(kind, known(event.get("account"), accounts), event["status"]).inc()
-    try:
-        latency = max(0, int(event.get("latency_ms") or 0)) / 1000
-    except ValueError:
-        latency = 0.0
-    LATENCY.labels(kind, known(event.get("venue"), venues)).observe(latency)
-    if kind == "kill" and not event.get("parent_id"):
+    """Count a final outcome and its latency (`logs.final_published`'s fields; `child`: a
+    batch order's or a kill's account); `accounts` and `venues` are the configured ones, the
+    only label values they take."""
+    kind = known(final["kind"], KINDS)
+    REQUESTS.labels(kind, known(final["account"], accounts), final["status"]).inc()
+    latency = max(0, final["latency_ms"]) / 1000
+    LATENCY.labels(kind, known(final["venue"], venues)).observe(latency)
+    if kind == "kill" and not child:
         KILL.observe(latency)
 
 

@@ -115,24 +115,9 @@ class Store:
         fingerprint: str,
         node: str,
         max_pending: int = 0,
-        client: Any = None,
     ) -> Begin:
-        keys = [*self._keys(request_id, accepted["account"]), self.keys.owners, self.keys.nodes]
-        reply = self._begin(
-            keys=[*keys, idem] if idem else keys,
-            args=[
-                self.maxlen,
-                self.ttl,
-                request_id,
-                fingerprint,
-                max_pending,
-                json.dumps(accepted),
-                node,
-                *_flat(accepted),
-            ],
-            client=client,
-        )
-        return reply if client is not None else Begin(*reply)
+        keys, args = self._begin_call(request_id, accepted, idem, fingerprint, node, max_pending)
+        return Begin(*self._begin(keys=keys, args=args))
 
     def begin_many(self, begins: list[dict[str, Any]]) -> list[Begin]:
         """`begin` for several requests (its keyword arguments each), one round trip (two:
@@ -141,8 +126,23 @@ class Store:
             return []
         with self.redis.pipeline(transaction=False) as pipe:
             for kwargs in begins:
-                self.begin(**kwargs, client=pipe)
+                keys, args = self._begin_call(**kwargs)
+                self._begin(keys=keys, args=args, client=pipe)
             return [Begin(*reply) for reply in pipe.execute()]
+
+    def _begin_call(
+        self,
+        request_id: str,
+        accepted: Event,
+        idem: str | None,
+        fingerprint: str,
+        node: str,
+        max_pending: int = 0,
+    ) -> tuple[list[str], list[Any]]:
+        keys = [*self._keys(request_id, accepted["account"]), self.keys.owners, self.keys.nodes]
+        args = [self.maxlen, self.ttl, request_id, fingerprint, max_pending,
+                json.dumps(accepted), node, *_flat(accepted)]  # fmt: skip
+        return ([*keys, idem] if idem else keys), args
 
     def emit(self, event: Event) -> bool:
         rid = event["request_id"]
