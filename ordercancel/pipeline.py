@@ -31,18 +31,14 @@ from ordercancel.outcomes import ErrorCode, EventType, Kind, Status
 from ordercancel.request import Request
 from ordercancel.retry import Deadline
 from ordercancel.runtime import Runtime
-from ordercancel.store import REDIS_DOWN, Begin
+from ordercancel.store import REDIS_DOWN
 
 log = logging.getLogger("ordercancel")
 #: A request re-delivered after its deadline (its worker died mid-flight) gets this long to settle.
 RERUN_GRACE_MS = 5_000
 
 
-#: A request parsed and begun ahead of `handle` (`begin_many`).
-Begun = tuple[Request, Begin]
-
-
-def handle(message: Mapping[str, Any], rt: Runtime, begun: Begun | None = None) -> None:
+def handle(message: Mapping[str, Any], rt: Runtime) -> None:
     """Execute one request message; publishes exactly one final event for it (ever)."""
     if not isinstance(message, Mapping):
         _reject_unparsed(
@@ -58,30 +54,10 @@ def handle(message: Mapping[str, Any], rt: Runtime, begun: Begun | None = None) 
     in_flight = IN_FLIGHT.labels(known(message.get("kind"), KINDS))
     in_flight.inc()
     try:
-        _handle(message, rt, begun)
+        _handle(message, rt)
     finally:
         in_flight.dec()
         rt.running.discard(rid or "")
-
-
-def begin_many(messages: list[Any], rt: Runtime) -> list[Begun | None]:
-    """Parse and begin several requests in one Redis round trip, for `handle` to go on with;
-    None for a message left to `handle` from the top (not a request, or a request id seen
-    twice in the list or running here already)."""
-    reqs: list[Request | None] = []
-    seen: set[str] = set()
-    for message in messages:
-        rid = requests_.known_id(message) if isinstance(message, Mapping) else None
-        req = None
-        if rid is not None and rid not in seen and rid not in rt.running:
-            seen.add(rid)
-            try:
-                req = requests_.parse(message, rt.settings)
-            except RequestError:
-                req = None  # `handle` rejects it, with the reason
-        reqs.append(req)
-    begins = iter(rt.store.begin_many([_begin_args(req, rt) for req in reqs if req]))
-    return [(req, next(begins)) if req else None for req in reqs]
 
 
 def _idem_key(req: Request, rt: Runtime) -> str | None:
@@ -101,16 +77,13 @@ def _begin_args(req: Request, rt: Runtime) -> dict[str, Any]:
     }
 
 
-def _handle(message: Mapping[str, Any], rt: Runtime, begun: Begun | None) -> None:
-    if begun is None:
-        try:
-            req = requests_.parse(message, rt.settings)
-        except RequestError as exc:
-            _reject_unparsed(message, exc, rt)
-            return
-        begin = rt.store.begin(**_begin_args(req, rt))
-    else:
-        req, begin = begun
+def _handle(message: Mapping[str, Any], rt: Runtime) -> None:
+    try:
+        req = requests_.parse(message, rt.settings)
+    except RequestError as exc:
+        _reject_unparsed(message, exc, rt)
+        return
+    begin = rt.store.begin(**_begin_args(req, rt))
     base = request_fields(req)
     idem = _idem_key(req, rt)
     if begin.state in ("done", "running"):

@@ -119,17 +119,6 @@ class Store:
         keys, args = self._begin_call(request_id, accepted, idem, fingerprint, node, max_pending)
         return Begin(*self._begin(keys=keys, args=args))
 
-    def begin_many(self, begins: list[dict[str, Any]]) -> list[Begin]:
-        """`begin` for several requests (its keyword arguments each), one round trip (two:
-        a pipeline of scripts checks them with SCRIPT EXISTS first)."""
-        if not begins:
-            return []
-        with self.redis.pipeline(transaction=False) as pipe:
-            for kwargs in begins:
-                keys, args = self._begin_call(**kwargs)
-                self._begin(keys=keys, args=args, client=pipe)
-            return [Begin(*reply) for reply in pipe.execute()]
-
     def _begin_call(
         self,
         request_id: str,

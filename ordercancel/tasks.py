@@ -32,21 +32,18 @@ def execute_many(messages: list[dict[str, Any]]) -> None:
     rt = runtime()
     if not isinstance(messages, list):
         messages = [messages]
-    try:  # one round trip begins them all
-        begun = pipeline.begin_many(messages, rt)
-    except redis.RedisError:
-        begun = [None] * len(messages)  # each begins on its own, waiting for Redis
-    futures = [rt.requests.submit(_execute, m, rt, b) for m, b in zip(messages, begun, strict=True)]
-    for future in futures:
+    # Each begins when a thread takes it, not before: one still waiting here at its deadline is
+    # not yet owned, so recovery expires it on time (begun early, it would end late).
+    for future in [rt.requests.submit(_execute, m, rt) for m in messages]:
         future.result()
 
 
-def _execute(message: dict[str, Any], rt: Runtime, begun: pipeline.Begun | None = None) -> None:
+def _execute(message: dict[str, Any], rt: Runtime) -> None:
     give_up_at = time.monotonic() + REDIS_PATIENCE_S
     pause = 0.25
     while True:
         try:
-            pipeline.handle(message, rt, begun)
+            pipeline.handle(message, rt)
             return
         except redis.RedisError as exc:
             # Redis is restarting or unreachable (or out of memory): nothing is lost by waiting.
@@ -58,6 +55,5 @@ def _execute(message: dict[str, Any], rt: Runtime, begun: pipeline.Begun | None 
                     rt.disowned.append(rid)  # recovery sends it again once Redis is back
                 raise Reject(requeue=True) from exc
             log.warning("redis error (%s); the request waits %.2fs", type(exc).__name__, pause)
-            begun = None  # it begins again: a begun request is re-run
             time.sleep(pause)
             pause = min(pause * 2, 2.0)
