@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ordercancel.errors import ConfigError
 
@@ -117,6 +117,16 @@ class AccountConfig:
                 out[key] = str(value)
         return out
 
+    def secret_values(self) -> list[str]:
+        """Every secret's value, and a multi-line one (a PEM key) also line by line: what a
+        scrubber must never let through."""
+        out = []
+        for value in vars(self.options).values():
+            if isinstance(value, Secret):
+                out.append(value.reveal())
+                out += [line for line in value.reveal().splitlines() if len(line) >= 16]
+        return out
+
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
@@ -148,6 +158,12 @@ class Settings:
     @property
     def broker_redis_url(self) -> str:
         return self.redis_url or DEFAULT_REDIS_URL
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret's value: the accounts' and the Redis password."""
+        out = [v for account in self.accounts.values() for v in account.secret_values()]
+        password = urlsplit(self.broker_redis_url).password
+        return out + (sorted({password, unquote(password)}) if password else [])
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

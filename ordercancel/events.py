@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ordercancel.outcomes import EventType, Status
+from ordercancel import sentry
+from ordercancel.outcomes import ErrorCode, EventType, Status
 from ordercancel.request import Request, now_ms
 
+log = logging.getLogger("ordercancel")
 Event = dict[str, str]
 
 FIELDS = (
@@ -62,6 +65,15 @@ class Outcome:
             venue_status=event.get("venue_status") or None,
             detail={**earlier, **detail},
         )
+
+    @classmethod
+    def internal(cls, exc: Exception, fields: Mapping[str, str]) -> Outcome:
+        """A bug, survived: the request still ends (`failed`, `internal`); the exception is
+        logged with its traceback and sent to Sentry when it is on."""
+        log.error("%s %s failed unexpectedly", fields.get("kind"), fields.get("request_id"),
+                  exc_info=exc)  # fmt: skip
+        sentry.report_exception(exc, fields)
+        return cls(Status.FAILED, ErrorCode.INTERNAL, f"internal error: {type(exc).__name__}")
 
 
 def _text(value: Any) -> str:

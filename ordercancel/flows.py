@@ -165,9 +165,7 @@ def _finish_child(child: Job, run: Callable[[], Outcome]) -> Outcome:
     try:
         outcome = run()
     except Exception as exc:  # a bug must not lose the order: it still gets its final
-        outcome = Outcome(
-            Status.FAILED, ErrorCode.INTERNAL, f"internal error: {type(exc).__name__}"
-        )
+        outcome = Outcome.internal(exc, child.base)
     child.rt.store.finish(final_event(child.base, outcome))
     return outcome
 

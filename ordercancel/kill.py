@@ -75,10 +75,7 @@ def _flatten_account(kill: Request, account: str, rt: Runtime, deadline: Deadlin
     except REDIS_DOWN:
         raise
     except Exception as exc:  # one account's bug must not stop the others
-        log.exception("kill %s: account %s failed unexpectedly", kill.request_id, account)
-        outcome = Outcome(
-            Status.FAILED, ErrorCode.INTERNAL, f"internal error: {type(exc).__name__}"
-        )
+        outcome = Outcome.internal(exc, request_fields(child))
     rt.store.finish(final_event(request_fields(child), outcome))
     return outcome
 

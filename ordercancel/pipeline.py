@@ -151,5 +151,4 @@ def _run(req: Request, *, rerun: bool, rt: Runtime) -> Outcome:
     except REDIS_DOWN:
         raise  # not an outcome: the task runs the request again once Redis is back
     except Exception as exc:  # a bug must not lose the request: it still gets its final event
-        log.exception("request %s failed unexpectedly", req.request_id)
-        return Outcome(Status.FAILED, ErrorCode.INTERNAL, f"internal error: {type(exc).__name__}")
+        return Outcome.internal(exc, request_fields(req))

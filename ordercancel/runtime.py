@@ -8,8 +8,10 @@ import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from ordercancel import sentry
 from ordercancel.budget import Budget
 from ordercancel.config import Settings
+from ordercancel.events import Event
 from ordercancel.keys import Keys
 from ordercancel.logs import final_published
 from ordercancel.store import Store
@@ -21,9 +23,15 @@ class Runtime:
         self.settings = settings
         self.keys = Keys(settings.prefix)
         self.store = Store.from_settings(settings)
-        # one log line and the metrics of each final this process publishes
+        # one log line and the metrics of each final this process publishes; auth failures
+        # also go to Sentry
         venues = frozenset(a.venue for a in settings.accounts.values())
-        self.store.on_final = lambda event: final_published(event, settings.accounts, venues)
+
+        def published(event: Event) -> None:
+            final_published(event, settings.accounts, venues)
+            sentry.report_final(event)
+
+        self.store.on_final = published
         self._venues: dict[str, Venue] = {}
         self._budgets: dict[str, Budget] = {}
         self._lock = threading.Lock()

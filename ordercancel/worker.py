@@ -14,7 +14,7 @@ from typing import Any
 
 from celery.signals import after_setup_logger, worker_ready
 
-from ordercancel import broker, metrics
+from ordercancel import broker, metrics, sentry
 from ordercancel.celery_app import make_celery
 from ordercancel.config import Settings
 from ordercancel.errors import ConfigError
@@ -27,6 +27,7 @@ except ConfigError as exc:
     print(f"ordercancel: {exc}", file=sys.stderr)
     raise SystemExit(2) from None
 
+sentry.init(settings)  # when SENTRY_DSN is set; before the app, for its Celery integration
 app = make_celery(settings)
 broker.install()  # acks that never kill the node (see broker.py)
 # Celery logs two lines per task at INFO ("received", "succeeded"); ours is one line per final

@@ -4,21 +4,9 @@ import json
 import time
 
 from ordercancel.client import Client
-from ordercancel.config import Secret
 from ordercancel.sim.admin import SimAdmin
 
 from .conftest import seed, start_stack
-
-
-def secrets_of(settings) -> list[str]:
-    """Every secret value of the configuration, a PEM key also line by line."""
-    out = []
-    for account in settings.accounts.values():
-        for value in vars(account.options).values():
-            if isinstance(value, Secret):
-                out.append(value.reveal())
-                out += [line for line in value.reveal().splitlines() if len(line) > 16]
-    return out
 
 
 def run_cancels(client, admin) -> list[dict]:
@@ -45,7 +33,7 @@ def log_once_it_has(path, needles: list[str], timeout: float = 10.0) -> str:
 
 
 def assert_no_secret(text: str, settings) -> None:
-    leaked = [s[:4] + "…" for s in secrets_of(settings) if s in text]
+    leaked = [s[:4] + "…" for s in settings.secret_values() if s in text]
     assert not leaked, f"secrets in the log: {leaked}"
     assert "x-auth-signature" not in text.lower() and "x-signature" not in text.lower()
 
