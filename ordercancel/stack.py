@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,7 @@ class Stack:
         quiet: bool = True,
         appendonly: bool = False,
         env: Mapping[str, str] | None = None,
+        worker_args: Sequence[str] = (),
     ):
         self.workdir = Path(tempfile.mkdtemp(prefix="oc-stack-"))
         self._redis_url = redis_url
@@ -121,6 +122,7 @@ class Stack:
         self._sim_options = dict(sim_options or {})
         self._appendonly = appendonly
         self._env = dict(env or {})
+        self._worker_args = list(worker_args)
         self.embedded: EmbeddedRedis | None = None
         self.sim: SimServer | None = None
         #: worker process groups (`ordercancel worker`: a supervisor and its nodes)
@@ -186,9 +188,10 @@ class Stack:
             client = connect(self.redis_url)
             client.delete(Keys(self.prefix).workers_ready)
             client.close()
+        command = [sys.executable, "-m", "ordercancel", "worker", "--loglevel", "INFO"]
         with open(self.workdir / "worker.log", "ab") as log:  # the child keeps its own copy
             worker = subprocess.Popen(
-                [sys.executable, "-m", "ordercancel", "worker", "--loglevel", "INFO"],
+                [*command, *self._worker_args],
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
