@@ -17,6 +17,7 @@ from typing import Any
 
 import redis
 
+from ordercancel import sentry
 from ordercancel.request import now_ms
 from ordercancel.store import Store
 
@@ -36,6 +37,8 @@ class Watcher(threading.Thread):
                 self.check()
             except redis.RedisError as exc:  # Redis away: try again next tick
                 log.warning("dead-man check failed: %s", type(exc).__name__)
+            except Exception as exc:  # a bug must not stop the dead-man switch
+                sentry.unexpected(exc, "dead-man check")
 
     def check(self) -> None:
         fired = self.store.deadman("check")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +11,6 @@ from ordercancel import sentry
 from ordercancel.outcomes import ErrorCode, EventType, Status
 from ordercancel.request import Request, now_ms
 
-log = logging.getLogger("ordercancel")
 Event = dict[str, str]
 
 FIELDS = (
@@ -69,10 +67,8 @@ class Outcome:
     @classmethod
     def internal(cls, exc: Exception, fields: Mapping[str, str]) -> Outcome:
         """A bug, survived: the request still ends (`failed`, `internal`); the exception is
-        logged with its traceback and sent to Sentry when it is on."""
-        log.error("%s %s failed unexpectedly", fields.get("kind"), fields.get("request_id"),
-                  exc_info=exc)  # fmt: skip
-        sentry.report_exception(exc, fields)
+        logged and sent to Sentry."""
+        sentry.unexpected(exc, f"{fields.get('kind')} {fields.get('request_id')}", fields)
         return cls(Status.FAILED, ErrorCode.INTERNAL, f"internal error: {type(exc).__name__}")
 
 

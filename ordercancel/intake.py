@@ -23,6 +23,7 @@ from typing import Any
 
 import redis
 
+from ordercancel import sentry
 from ordercancel.config import Settings
 from ordercancel.events import Outcome, final_event, unparsed_fields
 from ordercancel.keys import Keys
@@ -108,6 +109,9 @@ class Intake(threading.Thread):
                 log.warning("intake: %s; retrying", type(exc).__name__)
                 self.stopped.wait(1.0)
                 self._ensure_group(quiet=True)
+            except Exception as exc:  # a bug must not stop this node's intake
+                sentry.unexpected(exc, "intake")
+                self.stopped.wait(1.0)
 
     def _ensure_group(self, quiet: bool = False) -> None:
         try:

@@ -20,6 +20,7 @@ from typing import Any
 import redis
 
 from ordercancel import request as requests_
+from ordercancel import sentry
 from ordercancel.errors import RequestError
 from ordercancel.events import Outcome, final_event, request_fields, unparsed_fields
 from ordercancel.outcomes import ErrorCode, Status
@@ -53,6 +54,8 @@ class Heartbeat(threading.Thread):
                     wait = min(wait, max(0.005, (due - EXPIRE_MARGIN_MS - now_ms()) / 1000))
             except redis.RedisError as exc:  # Redis away: the lease is renewed once it is back
                 log.warning("heartbeat: %s; retrying", type(exc).__name__)
+            except Exception as exc:  # a bug must not stop the lease and recovery
+                sentry.unexpected(exc, "heartbeat")
             if self.stopped.wait(wait):
                 return
 
