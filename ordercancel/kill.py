@@ -12,7 +12,6 @@ Kills travel on the urgent queue and their venue calls may use the whole rate bu
 from __future__ import annotations
 
 import json
-import logging
 from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
@@ -25,8 +24,6 @@ from ordercancel.request import Request, now_ms
 from ordercancel.retry import Deadline
 from ordercancel.runtime import Runtime
 from ordercancel.store import REDIS_DOWN
-
-log = logging.getLogger("ordercancel")
 
 
 def kill_flow(req: Request, rt: Runtime, deadline: Deadline) -> Outcome:
