@@ -263,6 +263,14 @@ class Venue(ABC):
         return resp
 
 
+def body_of(resp: requests.Response) -> Any:
+    """An answer's JSON, or the start of its text when it is not JSON."""
+    try:
+        return resp.json()
+    except ValueError:
+        return resp.text[:200]
+
+
 def _prepare(
     method: str,
     url: str,

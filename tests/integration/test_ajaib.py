@@ -98,6 +98,14 @@ def test_a_skewed_clock_is_resynced_before_auth_is_blamed(client, admin):
     assert len(venue_calls(admin, "ajaib.time")) >= 1
 
 
+def test_a_5xx_from_the_time_endpoint_is_retried_like_any_other(client, admin):
+    [oid] = seed(admin, "ajaib-main")
+    admin.clock(offset_ms=90_000)
+    admin.faults(error_next=1, routes=["ajaib.time"])  # the first re-sync gets a 503
+    assert client.cancel("ajaib-main", oid, symbol="BTC_USDT").wait(10)["status"] == "canceled"
+    assert len(venue_calls(admin, "ajaib.time")) >= 2
+
+
 def test_409_is_retried_once_after_a_pause(client, admin):
     [oid] = seed(admin, "ajaib-main")
     admin.faults(error_next=1, error_status=409, routes=["ajaib.cancel"])

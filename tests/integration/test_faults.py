@@ -87,6 +87,15 @@ def test_rejected_timestamp_resyncs_the_clock_and_retries(client, admin):
     assert len(venue_calls(admin, "zebpay.time")) == 1
 
 
+def test_a_5xx_from_the_time_endpoint_is_retried_like_any_other(client, admin):
+    [oid] = seed(admin)
+    admin.clock(offset_ms=120_000)
+    admin.faults(error_next=1, routes=["zebpay.time"])  # the first re-sync gets a 503
+    final = client.cancel("zebpay-main", oid).wait(20)
+    assert final["status"] == "canceled"
+    assert len(venue_calls(admin, "zebpay.time")) == 2
+
+
 def test_added_latency_below_the_timeout_still_cancels(client, admin):
     [oid] = seed(admin)
     admin.faults(latency_ms=200)

@@ -25,6 +25,7 @@ from ordercancel.venues.base import (
     OrderState,
     Phase,
     Venue,
+    body_of,
 )
 
 PREFIX = "/coin/internal/v1"
@@ -150,10 +151,7 @@ class Ajaib(Venue):
             # before calling it an auth failure.
             self.resync_clock(timeout)
             resp = self.send(method, PREFIX + path, timeout, auth=self._auth, **kw)
-        try:
-            body = resp.json()
-        except ValueError:
-            body = resp.text[:200]
+        body = body_of(resp)
         if resp.ok:
             return resp.status_code, body
         if settles and (resp.status_code == 404 or error_code(body) == ALREADY_CLOSED):
@@ -233,6 +231,8 @@ class Ajaib(Venue):
         sent = time.time() * 1000
         resp = self.send("GET", PREFIX + "/public/time", timeout)
         received = time.time() * 1000
+        if not resp.ok:  # a 5xx or 429 here is retried like any other call
+            raise error_for(resp.status_code, body_of(resp))
         try:
             server_ms = int(resp.json()["timestamp"])
         except (ValueError, KeyError, TypeError):

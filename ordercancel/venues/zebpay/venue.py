@@ -20,6 +20,7 @@ from ordercancel.venues.base import (
     OrderState,
     Phase,
     Venue,
+    body_of,
 )
 from ordercancel.venues.zebpay.auth import HmacAuth, JwtAuth
 from ordercancel.venues.zebpay.errors import description, error_for
@@ -127,10 +128,7 @@ class ZebPay(Venue):
     ) -> tuple[int, Any]:
         """Send a signed call; return (status, envelope data) for 2xx or a status in `ok`."""
         resp = self.send(method, path, timeout, auth=self._auth, headers=self._headers, **kw)
-        try:
-            body = resp.json()
-        except ValueError:
-            body = resp.text[:200]
+        body = body_of(resp)
         if resp.ok or resp.status_code in ok:
             data = body.get("data") if isinstance(body, Mapping) else None
             return resp.status_code, data
@@ -210,6 +208,8 @@ class ZebPay(Venue):
         sent = time.time() * 1000
         resp = self.send("GET", "/api/v1/system/time", timeout, headers=self._headers)
         received = time.time() * 1000
+        if not resp.ok:  # a 5xx or 429 here is retried like any other call
+            raise error_for(resp.status_code, body_of(resp), resp.headers)
         try:
             server_ms = int(resp.json()["data"]["timestamp"])
         except (ValueError, KeyError, TypeError):
