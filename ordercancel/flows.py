@@ -15,7 +15,7 @@ from ordercancel.events import Outcome, final_event
 from ordercancel.flatten import cancel_all_flow
 from ordercancel.job import Job
 from ordercancel.outcomes import SUCCESS, ErrorCode, EventType, Kind, Status
-from ordercancel.retry import poll_delay
+from ordercancel.retry import FINISH_S, MIN_CALL_S, poll_delay
 from ordercancel.venues import OrderRef
 
 
@@ -78,7 +78,7 @@ def settle(
             return replace(job.failed(cause, error=still_open), error_code=ErrorCode.STILL_OPEN)
         wait = poll_delay(polls)
         polls += 1
-        if wait + 0.05 > job.deadline.remaining():
+        if wait + MIN_CALL_S + FINISH_S > job.deadline.remaining():
             return job.outcome(
                 Status.UNKNOWN,
                 error_code=ErrorCode.TIMEOUT.value,

@@ -12,7 +12,7 @@ from ordercancel.events import Outcome, make_event, request_fields
 from ordercancel.metrics import RETRIES
 from ordercancel.outcomes import EventType, Kind, Status
 from ordercancel.request import Request
-from ordercancel.retry import Deadline, Tally, call_with_retry
+from ordercancel.retry import FINISH_S, MIN_CALL_S, Deadline, Tally, call_with_retry
 from ordercancel.runtime import Runtime
 from ordercancel.venues import Venue
 
@@ -55,7 +55,9 @@ class Job:
         """Call the venue with retries inside the deadline (see `retry.call_with_retry`)."""
         self._mark = self.venue.calls_made()
         try:
-            with calling(self.urgent, self.deadline.at_ms):
+            # the latest a call may start: waiting for budget past it leaves no time to finish
+            last_start_ms = self.deadline.at_ms - int((reserve + FINISH_S + MIN_CALL_S) * 1000)
+            with calling(self.urgent, last_start_ms):
                 return call_with_retry(
                     op,
                     deadline=self.deadline,

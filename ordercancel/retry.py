@@ -17,6 +17,9 @@ from ordercancel.errors import ClockSkew, NotSent, RetryableError, VenueError
 T = TypeVar("T")
 #: A call with less time than this left is not started.
 MIN_CALL_S = 0.05
+#: Kept back from venue calls at the end of a deadline: the time to settle and publish the
+#: final (a Redis round trip, and a thread's turn on a busy machine).
+FINISH_S = 0.1
 MAX_CLOCK_RESYNCS = 2
 
 
@@ -66,7 +69,8 @@ def call_with_retry(
     reserve: float = 0.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Run `op(timeout)` until it returns, fails for good, or the deadline (less `reserve`) nears.
+    """Run `op(timeout)` until it returns, fails for good, or the deadline (less `reserve` and
+    FINISH_S) nears.
 
     429 waits at least Retry-After; 5xx, timeouts and connection errors back off with jitter;
     `ClockSkew` re-syncs the clock and tries again (twice at most).
@@ -74,8 +78,12 @@ def call_with_retry(
     resyncs = 0
     retries = 0
     by_kind: dict[type, int] = {}
+
+    def left() -> float:
+        return deadline.remaining() - reserve - FINISH_S
+
     while True:
-        budget = deadline.remaining() - reserve
+        budget = left()
         if budget < MIN_CALL_S:
             raise tally.last_error or NotSent("deadline reached before the venue was called")
         try:
@@ -87,7 +95,7 @@ def call_with_retry(
             resyncs += 1
             on_retry(exc, 0.0)
             try:
-                resync(min(max_timeout, max(MIN_CALL_S, deadline.remaining() - reserve)))
+                resync(min(max_timeout, max(MIN_CALL_S, left())))
             except RetryableError as sync_exc:
                 tally.last_error = sync_exc
         except RetryableError as exc:
@@ -99,7 +107,7 @@ def call_with_retry(
             retries += 1
             if exc.retry_after is not None:
                 wait = max(wait, exc.retry_after)
-            if wait + MIN_CALL_S > deadline.remaining() - reserve:
+            if wait + MIN_CALL_S > left():
                 raise  # no time to wait it out: unsettled
             on_retry(exc, wait)
             sleep(wait)

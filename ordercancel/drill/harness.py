@@ -226,6 +226,14 @@ class Harness:
             "/".join(filter(None, (f["status"], f.get("error_code")))) for f in finals.values() if f
         )
         row.notes.append(", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
+        # the commonest errors, to read (the faults drill's refused key aside)
+        errors = Counter(
+            f"{f['status']}/{f['error_code']}: {f['error'][:100]}"
+            for f in finals.values()
+            if f and f.get("error_code") not in ("", "auth")
+        )
+        if errors:
+            row.notes.append("; ".join(f"{n}x {e}" for e, n in errors.most_common(3)))
 
     def still_open(self, orders: Iterable[Order]) -> int:
         states = self.venue_orders()

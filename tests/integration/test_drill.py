@@ -21,7 +21,7 @@ def test_the_short_drill_loses_nothing_and_duplicates_nothing():
     assert set(rows) == {"crash", "faults", "redis", "shutdown"}
     for row in rows.values():
         failed = {name: n for name, n in row["violations"].items() if n}
-        assert row["ok"], (row["scenario"], failed, out.stderr[-3000:])
+        assert row["ok"], (row["scenario"], failed, row["notes"], out.stderr[-3000:])
         assert row["requests"] == row["finals"] > 0
         assert row["lost"] == 0 and row["duplicates"] == 0
     assert 0 < rows["crash"]["recovery_s"] < 30

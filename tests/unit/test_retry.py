@@ -5,7 +5,14 @@ import time
 import pytest
 
 from ordercancel.errors import AuthError, ClockSkew, RateLimited, VenueTimeout, VenueUnavailable
-from ordercancel.retry import Deadline, Tally, call_with_retry, compute_backoff, poll_delay
+from ordercancel.retry import (
+    FINISH_S,
+    Deadline,
+    Tally,
+    call_with_retry,
+    compute_backoff,
+    poll_delay,
+)
 
 
 def test_backoff_is_capped_exponential_with_full_jitter():
@@ -90,3 +97,26 @@ def test_poll_delay_steps_up_every_four_reads_to_a_cap():
     assert delays[4:8] == [pytest.approx(0.05)] * 4
     assert max(delays) == pytest.approx(0.25) and delays == sorted(delays)
     assert 0.0225 <= poll_delay(0) <= 0.0275
+
+
+def test_calls_end_before_the_deadline_with_time_left_to_publish_the_final():
+    """A call near the deadline gets only the time left less FINISH_S: a lost answer times out
+    before the deadline, not on it."""
+    timeouts = []
+    deadline = Deadline(int(time.time() * 1000) + 400)
+
+    def op(timeout):
+        timeouts.append(timeout)
+        raise VenueTimeout("no answer")
+
+    with pytest.raises(VenueTimeout):
+        call_with_retry(
+            op,
+            deadline=deadline,
+            max_timeout=1.0,
+            tally=Tally(),
+            resync=lambda t: None,
+            on_retry=lambda e, w: None,
+            sleep=lambda s: None,
+        )
+    assert FINISH_S > 0 and timeouts and max(timeouts) <= 0.4 - FINISH_S
