@@ -116,22 +116,10 @@ class Store:
         node: str,
         max_pending: int = 0,
     ) -> Begin:
-        keys, args = self._begin_call(request_id, accepted, idem, fingerprint, node, max_pending)
-        return Begin(*self._begin(keys=keys, args=args))
-
-    def _begin_call(
-        self,
-        request_id: str,
-        accepted: Event,
-        idem: str | None,
-        fingerprint: str,
-        node: str,
-        max_pending: int = 0,
-    ) -> tuple[list[str], list[Any]]:
         keys = [*self._keys(request_id, accepted["account"]), self.keys.owners, self.keys.nodes]
         args = [self.maxlen, self.ttl, request_id, fingerprint, max_pending,
                 json.dumps(accepted), node, *_flat(accepted)]  # fmt: skip
-        return ([*keys, idem] if idem else keys), args
+        return Begin(*self._begin(keys=[*keys, idem] if idem else keys, args=args))
 
     def emit(self, event: Event) -> bool:
         rid = event["request_id"]
