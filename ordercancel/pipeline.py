@@ -60,32 +60,26 @@ def handle(message: Mapping[str, Any], rt: Runtime) -> None:
         rt.running.discard(rid or "")
 
 
-def _idem_key(req: Request, rt: Runtime) -> str | None:
-    if not req.idempotency_key:
-        return None
-    return rt.keys.idempotency(req.account or "-", req.idempotency_key)
-
-
-def _begin_args(req: Request, rt: Runtime) -> dict[str, Any]:
-    return {
-        "request_id": req.request_id,
-        "accepted": make_event(request_fields(req), EventType.ACCEPTED),
-        "idem": _idem_key(req, rt),
-        "fingerprint": req.fingerprint(),
-        "node": rt.node,
-        "max_pending": 0 if req.kind is Kind.KILL else rt.settings.max_pending_per_account,
-    }
-
-
 def _handle(message: Mapping[str, Any], rt: Runtime) -> None:
     try:
         req = requests_.parse(message, rt.settings)
     except RequestError as exc:
         _reject_unparsed(message, exc, rt)
         return
-    begin = rt.store.begin(**_begin_args(req, rt))
     base = request_fields(req)
-    idem = _idem_key(req, rt)
+    idem = (
+        rt.keys.idempotency(req.account or "-", req.idempotency_key)
+        if req.idempotency_key
+        else None
+    )
+    begin = rt.store.begin(
+        req.request_id,
+        make_event(base, EventType.ACCEPTED),
+        idem=idem,
+        fingerprint=req.fingerprint(),
+        node=rt.node,
+        max_pending=0 if req.kind is Kind.KILL else rt.settings.max_pending_per_account,
+    )
     if begin.state in ("done", "running"):
         return  # a re-delivery of a finished request, or of one a live node is running
     if begin.state == "conflict":
