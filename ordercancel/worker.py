@@ -31,7 +31,7 @@ sentry.init(settings)  # when SENTRY_DSN is set; before the app, for its Celery 
 app = make_celery(settings)
 broker.install()  # acks that never kill the node (see broker.py)
 # Celery logs two lines per task at INFO ("received", "succeeded"); ours is one line per final
-# outcome (pipeline.py), which says more. Warnings and errors still show.
+# outcome (logs.py), which says more. Warnings and errors still show.
 for name in ("celery.worker.strategy", "celery.app.trace"):
     logging.getLogger(name).setLevel(logging.WARNING)
 _runtime: Runtime | None = None

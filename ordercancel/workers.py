@@ -24,8 +24,9 @@ from ordercancel.queues import ROUTINE, URGENT
 from ordercancel.store import connect
 
 CELERY = [sys.executable, "-m", "celery", "-A", "ordercancel.worker", "worker"]
-#: Celery's node-to-node chatter: unused here (no remote control, no events), it costs a second
-#: at start-up (mingle) and logs tracebacks when the broker connection drops (gossip).
+#: Celery's node-to-node chatter: unused here, it costs a second at start-up (mingle) and logs
+#: tracebacks when the broker connection drops (gossip). Flower does without it; it needs the
+#: task events of `-E` (README, "Flower").
 QUIET = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
 
 
