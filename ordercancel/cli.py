@@ -222,7 +222,14 @@ def cmd_drill(args: argparse.Namespace, settings: Settings) -> int:
     from ordercancel.drill import SCENARIOS, run
 
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
-    return run(names, short=args.short, as_json=args.json, redis_url=settings.redis_url)
+    return run(
+        names,
+        short=args.short,
+        as_json=args.json,
+        redis_url=settings.redis_url,
+        seeds=args.seeds,
+        seed=args.seed,
+    )
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
@@ -274,9 +281,15 @@ def parser() -> argparse.ArgumentParser:
         "scenario",
         nargs="?",
         default="all",
-        choices=["crash", "faults", "redis", "shutdown", "all"],
+        choices=["crash", "faults", "redis", "shutdown", "truth", "all"],
     )
     drill.add_argument("--short", action="store_true", help="the short form the tests run")
+    drill.add_argument(
+        "--seeds", type=int, metavar="N", help="truth: run N seeds (default 200; --short: 4)"
+    )
+    drill.add_argument(
+        "--seed", type=int, metavar="S", help="truth: run seed S (with --seeds: S..S+N-1)"
+    )
     drill.add_argument("--json", action="store_true")
     drill.set_defaults(func=cmd_drill)
 

@@ -6,8 +6,11 @@
     ├── ConfigError            bad configuration; names the account and the field, never a value
     ├── RequestError           a request that cannot be executed (becomes a `rejected` event)
     ├── WaitTimeout            no final event within the wait (also a builtin TimeoutError)
+    ├── Fenced                 this node lost its lease: it must not call a venue or publish a
+    │                          final for the request any more (another node may run it)
     └── VenueError             a venue call did not succeed; carries a stable `code`
         ├── RetryableError     the call may succeed if repeated; the outcome is not settled
+        │   ├── UnexpectedAnswer   an answer the venue's docs do not define: settles nothing
         │   ├── RateLimited    429; `retry_after` seconds when the venue said so
         │   ├── VenueUnavailable   5xx, connection refused or reset
         │   ├── VenueTimeout   no answer in time: the venue may or may not have acted
@@ -54,6 +57,11 @@ class WaitTimeout(OrderCancelError, TimeoutError):
     """No final event arrived within the wait."""
 
 
+class Fenced(OrderCancelError):
+    """This node's lease on the request ended (`lease.py`): it is not an outcome. The request
+    is dropped here; recovery sends it again to a node that holds a lease."""
+
+
 class VenueError(OrderCancelError):
     """A venue call that did not succeed."""
 
@@ -98,6 +106,16 @@ class VenueUnavailable(RetryableError):
 
 class VenueTimeout(RetryableError):
     code = ErrorCode.TIMEOUT
+
+
+class UnexpectedAnswer(RetryableError):
+    """An answer outside the venue's documented vocabulary: an unknown status word, a missing
+    field, a 2xx without the expected body, a 404 that is not the venue's own error body. It
+    settles nothing: it is asked again (twice at most), then the caller reads the order back,
+    or the outcome is `unknown`."""
+
+    code = ErrorCode.UNEXPECTED_ANSWER
+    max_retries = 2
 
 
 class NotSent(VenueTimeout):

@@ -34,6 +34,7 @@ FIELDS = (
     "latency_ms",
     "detail",
     "reason",
+    "requested_by",
 )
 #: The longest text copied from input or a venue answer into an event.
 MAX_TEXT = 300
@@ -73,7 +74,16 @@ class Outcome:
 
 
 def _text(value: Any) -> str:
-    return "" if value is None else str(value)[:MAX_TEXT]
+    return "" if value is None else encodable(str(value)[:MAX_TEXT])
+
+
+def encodable(text: str) -> str:
+    """`text`, with what UTF-8 cannot encode (lone surrogates) replaced: it goes to Redis."""
+    try:
+        text.encode()
+        return text
+    except UnicodeEncodeError:
+        return text.encode(errors="replace").decode()
 
 
 def request_fields(req: Request) -> Event:
@@ -88,6 +98,7 @@ def request_fields(req: Request) -> Event:
         "parent_id": req.parent_id,
         "received_ms": str(req.received_ms),
         "reason": req.reason,
+        "requested_by": req.requested_by,
     }
 
 
@@ -126,7 +137,7 @@ def unparsed_fields(raw: Mapping[str, Any], request_id: str, received_ms: int) -
 
     def pick(name: str) -> str:
         value = raw.get(name)
-        return value[:128] if isinstance(value, str) else ""
+        return encodable(value[:128]) if isinstance(value, str) else ""
 
     return {
         "request_id": request_id,
@@ -136,4 +147,5 @@ def unparsed_fields(raw: Mapping[str, Any], request_id: str, received_ms: int) -
         "order_id": pick("order_id"),
         "idempotency_key": pick("idempotency_key"),
         "received_ms": str(received_ms),
+        "requested_by": pick("requested_by"),
     }

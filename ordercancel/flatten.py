@@ -1,14 +1,17 @@
 """`cancel_all`: cancel every open order in scope, then prove it with the venue's own listing.
 
-1. bulk: the venue's cancel-all where it fits the scope (account-wide on ZebPay only for an
+1. scope: the request's `symbol` or `symbols`, else the account's configured `symbols`, else
+   every symbol the venue lists; no known symbol means no proof is possible (`failed`);
+2. bulk: the venue's cancel-all where it fits the scope (account-wide on ZebPay only for an
    account-wide request; per symbol on Ajaib), else nothing;
-2. verify: list the open orders of every symbol in scope; orders still open are cancelled one
+3. verify: list the open orders of every symbol in scope; orders still open are cancelled one
    by one (an acknowledged cancel gets a moment to land first); list again, until a listing
    shows nothing open, or the deadline passes.
 
-`completed` means a listing showed the scope flat. Every order that closed gets a child `final`
-event (`parent_id`); an order whose cancel was only acknowledged and which then left the open
-listing is `canceled` with `venue_status` saying how it was verified.
+`completed` means complete listings of every symbol in scope showed it flat. Every order that
+closed gets a child `final` event (`parent_id`) with its own truth: an order the venue said it
+cancelled is `canceled`; one whose cancel was only acknowledged and which then left the open
+listing is read back (it may have filled instead), and is `unknown` when that read fails.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from ordercancel.errors import PermanentError, RetryableError, VenueError
@@ -31,7 +35,6 @@ T = TypeVar("T")
 ACK_GRACE_S = 0.5
 #: order ids listed in a partial outcome's detail, at most
 DETAIL_IDS = 50
-LISTED = "not open (verified by listing)"
 
 
 class Flatten:
@@ -41,17 +44,27 @@ class Flatten:
         self.acked: dict[str, tuple[OrderRef, float]] = {}  # cancel sent, outcome pending
         self.refused: dict[str, VenueError] = {}  # the venue will not cancel these
         self.children: list[Event] = []
+        self.jobs: dict[str, Job] = {}  # per-order jobs: their calls, their request ids
         self.symbols: set[str] = set()
 
     def run(self) -> Outcome:
         started = time.monotonic()
         try:
             self.symbols = set(self._scope())
+            if not self.symbols:
+                return self.job.outcome(
+                    Status.FAILED,
+                    error_code=ErrorCode.INVALID_REQUEST.value,
+                    error="no symbol in scope: configure the account's `symbols` to prove it flat",
+                )
             self._bulk()
             left, rounds = self._verify()
         except PermanentError as exc:
             self._publish()
             return self.job.failed(exc)
+        except RetryableError as exc:  # the scope could not be read: nothing can be proven
+            self._publish()
+            return self.job.failed(exc, error=f"the symbols in scope could not be read: {exc}")
         self._publish()
         statuses = Counter(o.status.value for o in self.closed.values())
         detail: dict[str, Any] = {
@@ -86,24 +99,27 @@ class Flatten:
 
     def _scope(self) -> Iterable[str]:
         req, venue = self.job.req, self.venue
-        if req.symbol:
-            venue.check_symbol(req.symbol)
-            return (req.symbol,)
+        if req.symbol or req.symbols:
+            named = (req.symbol,) if req.symbol else req.symbols
+            for symbol in named:
+                venue.check_symbol(symbol)
+            return named
         if venue.symbols():
             return venue.symbols()
-        if venue.cancel_all_by_symbol:
+        try:
             return self.job.call(venue.list_symbols)
-        return ()  # account-wide cancel-all; its answer names the symbols to verify
+        except NotImplementedError:
+            return ()
 
     def _bulk(self) -> None:
         venue, job = self.venue, self.job
-        if venue.cancel_all_by_symbol is False and job.req.symbol is None:
+        if venue.cancel_all_by_symbol is False and not (job.req.symbol or job.req.symbols):
             try:
-                reply = job.call(lambda t: venue.cancel_all(None, t))
+                reply = job.call(lambda c: venue.cancel_all(None, c))
             except RetryableError:
                 return  # unanswered: the verification lists and cancels what is left
             self.symbols |= {r.symbol for r in reply.cancelled if r.symbol}
-            for ref in reply.cancelled:
+            for ref in reply.cancelled:  # the venue says each of these is cancelled
                 self._close(
                     ref,
                     Outcome(
@@ -112,7 +128,7 @@ class Flatten:
                 )
         elif venue.cancel_all_by_symbol:
             for answer in self._parallel(
-                lambda s: job.call(lambda t: venue.cancel_all(s, t)), sorted(self.symbols)
+                lambda s: job.call(lambda c: venue.cancel_all(s, c)), sorted(self.symbols)
             ):
                 if isinstance(answer, PermanentError):
                     raise answer
@@ -128,9 +144,9 @@ class Flatten:
             if listed is not None:
                 left = listed
                 open_ids = {r.order_id for r in listed}
-                for oid, (ref, _) in list(self.acked.items()):
-                    if oid not in open_ids:
-                        self._close(ref, Outcome(Status.CANCELED, venue_status=LISTED))
+                self._read_back(
+                    [ref for oid, (ref, _) in self.acked.items() if oid not in open_ids]
+                )
                 if not listed:
                     return [], rounds
                 due = [r for r in listed if r.order_id not in self.refused and self._due(r)]
@@ -143,9 +159,36 @@ class Flatten:
                 return left, rounds
             time.sleep(wait)
 
+    def _read_back(self, refs: list[OrderRef]) -> None:
+        """Orders whose cancel was acknowledged and which left the open listing: cancelled, or
+        filled first? Read each back; `unknown` when the venue will not say."""
+        if not refs:
+            return
+
+        def read(ref: OrderRef) -> Any:
+            child = self._child(ref)
+            return child.call(lambda c: self.venue.get_order(ref, c))
+
+        for ref, state in zip(refs, self._parallel(read, refs), strict=True):
+            if isinstance(state, VenueError):
+                self._close(
+                    ref,
+                    Outcome(
+                        Status.UNKNOWN,
+                        state.code.value,
+                        f"left the open listing after its cancel was acknowledged; read-back "
+                        f"failed: {state}",
+                    ),
+                )
+            elif (status := state.phase.final_status) is not None:
+                outcome = Outcome(
+                    status, http_status=state.http_status, venue_status=state.venue_status
+                )
+                self._close(ref, outcome)
+
     def _list(self) -> list[OrderRef] | None:
         results = self._parallel(
-            lambda s: self.job.call(lambda t: self.venue.list_open(s, t)), sorted(self.symbols)
+            lambda s: self.job.call(lambda c: self.venue.list_open(s, c)), sorted(self.symbols)
         )
         refs: dict[str, OrderRef] = {}
         for result in results:
@@ -161,8 +204,8 @@ class Flatten:
         return acked is None or time.monotonic() - acked[1] > ACK_GRACE_S
 
     def _cancel_each(self, refs: list[OrderRef]) -> None:
-        venue, job = self.venue, self.job
-        replies = self._parallel(lambda r: job.call(lambda t: venue.cancel(r, t)), refs)
+        venue = self.venue
+        replies = self._parallel(lambda r: self._child(r).call(lambda c: venue.cancel(r, c)), refs)
         now = time.monotonic()
         for ref, reply in zip(refs, replies, strict=True):
             if isinstance(reply, CancelReply) and reply.status is not None:
@@ -178,19 +221,25 @@ class Flatten:
                 self.refused[ref.order_id] = reply  # this order only; not sent again
             # other errors: the next listing tells
 
+    def _child(self, ref: OrderRef) -> Job:
+        child = self.jobs.get(ref.order_id)
+        if child is None:
+            child = self.jobs[ref.order_id] = self.job.child(ref.order_id, ref.symbol)
+        return child
+
     def _close(self, ref: OrderRef, outcome: Outcome) -> None:
         if ref.order_id in self.closed:
             return
         self.acked.pop(ref.order_id, None)
-        self.closed[ref.order_id] = outcome
-        child = self.job.child(ref.order_id, ref.symbol)
+        child = self._child(ref)
+        self.closed[ref.order_id] = outcome = replace(outcome, attempts=child.calls)
         self.children.append(final_event(child.base, outcome))
         if len(self.children) >= 200:
             self._publish()
 
     def _publish(self) -> None:
         if self.children:
-            self.job.rt.store.finish_many(self.children)
+            self.job.rt.store.finish_many(self.children, node=self.job.node)
             self.children = []
 
     def _parallel(self, fn: Callable[[Any], T], items: list[Any]) -> list[T | VenueError]:
@@ -208,5 +257,6 @@ class Flatten:
         return [f.result() for f in futures]
 
 
-def cancel_all_flow(job: Job) -> Outcome:
+def cancel_all_flow(job: Job, *, rerun: bool = False) -> Outcome:
+    """A re-run is one more run: a cancel-all lists before it decides anything."""
     return Flatten(job).run()

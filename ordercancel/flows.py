@@ -16,15 +16,32 @@ from ordercancel.flatten import cancel_all_flow
 from ordercancel.job import Job
 from ordercancel.outcomes import SUCCESS, ErrorCode, EventType, Kind, Status
 from ordercancel.retry import FINISH_S, MIN_CALL_S, poll_delay
+from ordercancel.store import ABANDON
 from ordercancel.venues import OrderRef
 
 
-def cancel_flow(job: Job) -> Outcome:
-    """One order: cancel, then settle anything the venue's answer left open by reading it back."""
+def cancel_flow(job: Job, *, rerun: bool = False) -> Outcome:
+    """One order: cancel, then settle anything the venue's answer left open by reading it back.
+
+    A re-run (its first run's node died or lost its lease, perhaps after sending the cancel)
+    reads the order back first: a cancel of its own may already have closed it."""
     ref = OrderRef(job.req.order_id or "", job.req.symbol)
     job.venue.check_order_ref(ref)
+    if rerun:
+        try:
+            state = job.call(lambda c: job.venue.get_order(ref, c), reserve=job.readback_reserve)
+        except PermanentError as exc:
+            return job.failed(exc, Status.UNKNOWN)
+        except VenueError:
+            state = None  # unread: the cancel below, and its read-back, settle it
+        if state is not None and state.phase.final_status is not None:
+            return job.outcome(
+                state.phase.final_status,
+                http_status=state.http_status,
+                venue_status=state.venue_status,
+            )
     try:
-        reply = job.call(lambda t: job.venue.cancel(ref, t), reserve=job.readback_reserve)
+        reply = job.call(lambda c: job.venue.cancel(ref, c), reserve=job.readback_reserve)
     except RetryableError as exc:
         return settle(job, ref, cause=exc)
     except VenueError as exc:  # permanent, or a clock that would not sync
@@ -61,7 +78,7 @@ def settle(
     polls = 0
     while True:
         try:
-            state = job.call(lambda t: job.venue.get_order(ref, t))
+            state = job.call(lambda c: job.venue.get_order(ref, c))
         except PermanentError as exc:
             return job.failed(exc, Status.UNKNOWN)
         except VenueError as exc:
@@ -92,7 +109,7 @@ def recheck(job: Job, ref: OrderRef) -> Outcome:
     """An order a batch refused: usually it just closed on its own. Read it back; cancel it
     alone if it is still open."""
     try:
-        state = job.call(lambda t: job.venue.get_order(ref, t), reserve=job.readback_reserve)
+        state = job.call(lambda c: job.venue.get_order(ref, c), reserve=job.readback_reserve)
     except VenueError:
         return cancel_flow(job)
     status = state.phase.final_status
@@ -101,9 +118,10 @@ def recheck(job: Job, ref: OrderRef) -> Outcome:
     return job.outcome(status, http_status=state.http_status, venue_status=state.venue_status)
 
 
-def batch_flow(job: Job) -> Outcome:
+def batch_flow(job: Job, *, rerun: bool = False) -> Outcome:
     """Several orders of one symbol: the venue's batch cancel in chunks (or one cancel per order
-    where there is none), then every order settled and given its own final event."""
+    where there is none), then every order settled and given its own final event. A re-run
+    settles each order not yet final one by one, reading it back first."""
     symbol, venue = job.req.symbol, job.venue
     children = {oid: job.child(oid, symbol) for oid in dict.fromkeys(job.req.order_ids)}
     earlier = job.rt.store.finals([c.req.request_id for c in children.values()])
@@ -120,18 +138,17 @@ def batch_flow(job: Job) -> Outcome:
             work.append((child, _const(Outcome(Status.REJECTED, exc.code, str(exc)))))
             continue
         pending.append(child)
-    if not venue.max_batch:
-        work += [(c, _bind(cancel_flow, c)) for c in pending]
+    if rerun or not venue.max_batch:
+        work += [(c, _bind(cancel_flow, c, rerun=rerun)) for c in pending]
+        pending = []
     for chunk in _chunks(pending, venue.max_batch):
         work += _send_batch(job, chunk)
     futures: list[Future[Outcome]] = [
         job.rt.pool.submit(_finish_child, child, run) for child, run in work
     ]
     for future in futures:
-        outcome = future.result()
-        statuses[outcome.status.value] += 1
-        attempts += outcome.attempts
-    return _aggregate(job, statuses, attempts + job.calls)
+        statuses[future.result().status.value] += 1
+    return _aggregate(job, statuses, attempts + job.calls)  # the children's calls are the job's
 
 
 def _send_batch(job: Job, chunk: list[Job]) -> list[tuple[Job, Callable[[], Outcome]]]:
@@ -139,7 +156,7 @@ def _send_batch(job: Job, chunk: list[Job]) -> list[tuple[Job, Callable[[], Outc
     symbol = job.req.symbol or ""  # required for batches by request validation
     try:
         reply = job.call(
-            lambda t: job.venue.cancel_many(symbol, refs, t),
+            lambda c: job.venue.cancel_many(symbol, refs, c),
             reserve=job.readback_reserve,
         )
     except RetryableError as exc:  # unsettled for every order of the chunk
@@ -164,9 +181,11 @@ def _confirm(job: Job, ref: OrderRef, http_status: int | None) -> Outcome:
 def _finish_child(child: Job, run: Callable[[], Outcome]) -> Outcome:
     try:
         outcome = run()
+    except ABANDON:
+        raise
     except Exception as exc:  # a bug must not lose the order: it still gets its final
         outcome = Outcome.internal(exc, child.base)
-    child.rt.store.finish(final_event(child.base, outcome))
+    child.rt.store.finish(final_event(child.base, outcome), node=child.node)
     return outcome
 
 
@@ -198,7 +217,7 @@ def _bind(fn: Callable[..., Outcome], *args: object, **kw: object) -> Callable[[
     return lambda: fn(*args, **kw)
 
 
-FLOWS: dict[Kind, Callable[[Job], Outcome]] = {
+FLOWS: dict[Kind, Callable[..., Outcome]] = {
     Kind.CANCEL: cancel_flow,
     Kind.CANCEL_BATCH: batch_flow,
     Kind.CANCEL_ALL: cancel_all_flow,

@@ -5,7 +5,8 @@ node runs an `Intake` thread, a consumer of the group. An entry is decoded (size
 nesting), then sent down the same path as the Python client (the worker validates) and
 acknowledged only once dispatched. The entries of one read are dispatched together: the
 worker runs them as one Celery task (`celery_app.enqueue_many`). An entry's stream id is its
-default `request_id`, so an entry read twice is one request; its timestamp is `received_ms`.
+`request_id` when it names no valid one (`request.known_id`), so an entry read twice is one
+request; its timestamp is `received_ms`.
 An entry that cannot be read still gets its final event (`rejected`, `invalid_message`).
 Entries a crashed reader held are claimed back (XAUTOCLAIM, looked for every second) after
 `CLAIM_IDLE_MS`; one delivered more than `MAX_DELIVERIES` times goes to `<prefix>:dead` with
@@ -28,6 +29,7 @@ from ordercancel.config import Settings
 from ordercancel.events import Outcome, final_event, unparsed_fields
 from ordercancel.keys import Keys
 from ordercancel.outcomes import ErrorCode, Status
+from ordercancel.request import known_id
 from ordercancel.store import BLOCK_SLICE_S, Store, connect_raw
 
 log = logging.getLogger("ordercancel")
@@ -73,6 +75,10 @@ def decode(fields: dict[bytes, bytes], max_bytes: int) -> dict[str, Any]:
         ) from None
     if not isinstance(value, dict):
         raise EntryError("`request` is not a JSON object")
+    try:  # a `\\ud800` escape decodes to a lone surrogate, which no Redis reply can carry
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise EntryError("`request` holds a lone surrogate escape (not valid Unicode)") from None
     return value
 
 
@@ -158,8 +164,6 @@ class Intake(threading.Thread):
                     final_event(base, Outcome(Status.REJECTED, ErrorCode.INVALID_MESSAGE, str(exc)))
                 )
                 continue
-            if not request.get("request_id"):
-                request["request_id"] = entry_id
             request["received_ms"] = received_ms
             request["_entry_id"] = entry_id
             requests.append(request)
@@ -177,8 +181,8 @@ class Intake(threading.Thread):
             request = decode(fields, self.settings.max_entry_bytes)
         except EntryError:
             request = {}
-        rid = request.get("request_id") if isinstance(request.get("request_id"), str) else entry_id
-        base = unparsed_fields(request, str(rid)[:128], int(entry_id.split("-")[0]))
+        rid = known_id({**request, "_entry_id": entry_id}) or entry_id
+        base = unparsed_fields(request, rid, int(entry_id.split("-")[0]))
         self.store.finish(
             final_event(
                 base, Outcome(Status.FAILED, ErrorCode.DEAD_LETTER, f"dead-lettered: {why}")

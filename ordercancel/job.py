@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
 from ordercancel.budget import calling
-from ordercancel.errors import VenueError
+from ordercancel.errors import NotSent, VenueError
 from ordercancel.events import Outcome, make_event, request_fields
 from ordercancel.metrics import RETRIES
 from ordercancel.outcomes import EventType, Kind, Status
@@ -15,24 +16,39 @@ from ordercancel.request import Request
 from ordercancel.retry import FINISH_S, MIN_CALL_S, Deadline, Tally, call_with_retry
 from ordercancel.runtime import Runtime
 from ordercancel.venues import Venue
+from ordercancel.venues.base import Call
 
 T = TypeVar("T")
 
 
 class Job:
+    """`node`: the lease identity the request was begun under (`lease.py`); its venue calls
+    and final are made under it, or not at all."""
+
     def __init__(
-        self, req: Request, rt: Runtime, venue: Venue, deadline: Deadline, *, urgent: bool = False
+        self,
+        req: Request,
+        rt: Runtime,
+        venue: Venue,
+        deadline: Deadline,
+        *,
+        node: str,
+        urgent: bool = False,
+        parent: Job | None = None,
     ):
         self.req, self.rt, self.venue, self.deadline = req, rt, venue, deadline
+        self.node = node
         #: a kill's work: may use the whole rate budget
         self.urgent = urgent
         self.tally = Tally()
-        self._calls = 0  # venue HTTP calls made for this request, before the current call
-        self._mark: int | None = None  # the venue's call count when the current call began
+        self.parent = parent
+        self._sent = 0  # venue HTTP calls made for this request, on any thread
+        self._lock = threading.Lock()
         self.base = request_fields(req)
 
     def child(self, order_id: str, symbol: str | None) -> Job:
-        """A per-order job of a batch: its own request_id and events, the parent's deadline."""
+        """A per-order job of a batch: its own request_id and events, the parent's deadline;
+        its venue calls count as the parent's too."""
         req = replace(
             self.req,
             request_id=f"{self.req.request_id}:{order_id}",
@@ -43,7 +59,9 @@ class Job:
             idempotency_key=None,
             parent_id=self.req.request_id,
         )
-        return Job(req, self.rt, self.venue, self.deadline, urgent=self.urgent)
+        return Job(
+            req, self.rt, self.venue, self.deadline, node=self.node, urgent=self.urgent, parent=self
+        )
 
     @property
     def readback_reserve(self) -> float:
@@ -51,31 +69,42 @@ class Job:
         total = self.req.deadline_ms / 1000
         return min(max(self.venue.account.timeout_s, 0.5), total / 3)
 
-    def call(self, op: Callable[[float], T], *, reserve: float = 0.0) -> T:
+    def call(self, op: Callable[[Call], T], *, reserve: float = 0.0) -> T:
         """Call the venue with retries inside the deadline (see `retry.call_with_retry`)."""
-        self._mark = self.venue.calls_made()
-        try:
-            # the latest a call may start: waiting for budget past it leaves no time to finish
-            last_start_ms = self.deadline.at_ms - int((reserve + FINISH_S + MIN_CALL_S) * 1000)
-            with calling(self.urgent, last_start_ms):
-                return call_with_retry(
-                    op,
-                    deadline=self.deadline,
-                    max_timeout=self.venue.account.timeout_s,
-                    tally=self.tally,
-                    resync=self.venue.resync_clock,
-                    on_retry=self._retrying,
-                    reserve=reserve,
-                )
-        finally:
-            self._calls = self.calls
-            self._mark = None
+        # the latest a call may start: waiting for budget past it leaves no time to finish
+        last_start_ms = self.deadline.at_ms - int((reserve + FINISH_S + MIN_CALL_S) * 1000)
+        with calling(self.urgent, last_start_ms):
+            return call_with_retry(
+                lambda timeout: op(self._call(timeout)),
+                deadline=self.deadline,
+                max_timeout=self.venue.account.timeout_s,
+                tally=self.tally,
+                resync=lambda timeout: self.venue.resync_clock(self._call(timeout)),
+                on_retry=self._retrying,
+                reserve=reserve,
+            )
+
+    def _call(self, timeout: float) -> Call:
+        """A venue operation of this request, ending inside this node's lease (waiting for a
+        renewal, within the deadline, while it has lapsed)."""
+        held = self.rt.lease.hold(self.node, self.deadline.remaining() - FINISH_S - MIN_CALL_S)
+        if held < MIN_CALL_S + FINISH_S:
+            raise NotSent("this node's lease lapsed and was not renewed in time")
+        return Call(min(timeout, held - FINISH_S), self.req.request_id, self._before_send)
+
+    def _before_send(self) -> None:
+        if self.rt.lease.hold(self.node, 0.0) < MIN_CALL_S:
+            raise NotSent("this node's lease lapsed")
+        job: Job | None = self
+        while job is not None:  # a child's calls are its parent's too
+            with job._lock:
+                job._sent += 1
+            job = job.parent
 
     @property
     def calls(self) -> int:
-        """Venue HTTP calls made for this request so far (the events' `attempts`)."""
-        running = 0 if self._mark is None else self.venue.calls_made() - self._mark
-        return self._calls + running
+        """Venue HTTP calls made for this request so far, on any thread (`attempts`)."""
+        return self._sent
 
     def _retrying(self, exc: VenueError, wait: float) -> None:
         RETRIES.labels(self.venue.name, exc.code.value).inc()

@@ -80,6 +80,21 @@ class Keys:
         return f"{self.prefix}:nodes"
 
     @property
+    def nodes_beat(self) -> str:
+        """When any node last renewed its lease (ms, Redis server clock)."""
+        return f"{self.prefix}:nodes:beat"
+
+    @property
+    def nodes_grace(self) -> str:
+        """Set, with a lease's TTL, after an outage in which no node could renew: until it
+        expires no node is declared dead (`lua/beat.lua`)."""
+        return f"{self.prefix}:nodes:grace"
+
+    @property
+    def last_prefix(self) -> str:
+        return f"{self.prefix}:last:"
+
+    @property
     def final_prefix(self) -> str:
         return f"{self.prefix}:final:"
 
@@ -88,8 +103,8 @@ class Keys:
         return f"{self.final_prefix}{request_id}"
 
     def last(self, request_id: str) -> str:
-        """The latest non-final event of a running request (JSON)."""
-        return f"{self.prefix}:last:{request_id}"
+        """The latest non-final event of a begun request (JSON): it was begun at least once."""
+        return f"{self.last_prefix}{request_id}"
 
     def pending(self, account: str) -> str:
         """Set of the account's requests begun and not yet final (backpressure)."""

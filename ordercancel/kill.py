@@ -23,10 +23,10 @@ from ordercancel.outcomes import ErrorCode, Kind, Status
 from ordercancel.request import Request, now_ms
 from ordercancel.retry import Deadline
 from ordercancel.runtime import Runtime
-from ordercancel.store import REDIS_DOWN
+from ordercancel.store import ABANDON
 
 
-def kill_flow(req: Request, rt: Runtime, deadline: Deadline) -> Outcome:
+def kill_flow(req: Request, rt: Runtime, deadline: Deadline, node: str) -> Outcome:
     accounts = req.accounts or tuple(sorted(rt.settings.accounts))
     rt.store.set_halt(
         {
@@ -34,6 +34,8 @@ def kill_flow(req: Request, rt: Runtime, deadline: Deadline) -> Outcome:
             "since_ms": str(now_ms()),
             "request_id": req.request_id,
             "accounts": json.dumps(list(accounts)),
+            "symbols": json.dumps(list(req.symbols)),
+            "requested_by": req.requested_by,
         }
     )
     claim = json.dumps({"request_id": req.request_id, "accounts": list(accounts)})
@@ -44,7 +46,7 @@ def kill_flow(req: Request, rt: Runtime, deadline: Deadline) -> Outcome:
             return _join(first["request_id"], rt, deadline)
     try:
         futures: dict[str, Future[Outcome]] = {
-            account: rt.accounts_pool.submit(_flatten_account, req, account, rt, deadline)
+            account: rt.accounts_pool.submit(_flatten_account, req, account, rt, deadline, node)
             for account in accounts
         }
         outcomes = {account: future.result() for account, future in futures.items()}
@@ -54,7 +56,9 @@ def kill_flow(req: Request, rt: Runtime, deadline: Deadline) -> Outcome:
     return _aggregate(outcomes)
 
 
-def _flatten_account(kill: Request, account: str, rt: Runtime, deadline: Deadline) -> Outcome:
+def _flatten_account(
+    kill: Request, account: str, rt: Runtime, deadline: Deadline, node: str
+) -> Outcome:
     config = rt.settings.accounts[account]
     child = replace(
         kill,
@@ -68,12 +72,13 @@ def _flatten_account(kill: Request, account: str, rt: Runtime, deadline: Deadlin
         parent_id=kill.request_id,
     )
     try:
-        outcome = cancel_all_flow(Job(child, rt, rt.venue(account), deadline, urgent=True))
-    except REDIS_DOWN:
+        job = Job(child, rt, rt.venue(account), deadline, node=node, urgent=True)
+        outcome = cancel_all_flow(job)
+    except ABANDON:
         raise
     except Exception as exc:  # one account's bug must not stop the others
         outcome = Outcome.internal(exc, request_fields(child))
-    rt.store.finish(final_event(request_fields(child), outcome))
+    rt.store.finish(final_event(request_fields(child), outcome), node=node)
     return outcome
 
 

@@ -43,6 +43,7 @@ class ErrorCode(StrEnum):
     OVERLOADED = "overloaded"
     DEAD_LETTER = "dead_letter"
     VENUE_ERROR = "venue_error"
+    UNEXPECTED_ANSWER = "unexpected_answer"
     INTERNAL = "internal"
 
 

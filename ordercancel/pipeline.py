@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ordercancel import request as requests_
-from ordercancel.errors import RequestError
+from ordercancel.errors import Fenced, RequestError
 from ordercancel.events import (
     Event,
     Outcome,
@@ -31,7 +31,7 @@ from ordercancel.outcomes import ErrorCode, EventType, Kind, Status
 from ordercancel.request import Request
 from ordercancel.retry import Deadline
 from ordercancel.runtime import Runtime
-from ordercancel.store import REDIS_DOWN
+from ordercancel.store import ABANDON
 
 log = logging.getLogger("ordercancel")
 #: A request re-delivered after its deadline (its worker died mid-flight) gets this long to settle.
@@ -55,6 +55,8 @@ def handle(message: Mapping[str, Any], rt: Runtime) -> None:
     in_flight.inc()
     try:
         _handle(message, rt)
+    except Fenced as exc:  # another node runs it now (or will): not ours to finish
+        log.warning("request %s dropped: %s", rid, exc)
     finally:
         in_flight.dec()
         rt.running.discard(rid or "")
@@ -72,12 +74,13 @@ def _handle(message: Mapping[str, Any], rt: Runtime) -> None:
         if req.idempotency_key
         else None
     )
+    node = rt.node  # the lease identity this request is begun, run and finished under
     begin = rt.store.begin(
         req.request_id,
         make_event(base, EventType.ACCEPTED),
         idem=idem,
         fingerprint=req.fingerprint(),
-        node=rt.node,
+        node=node,
         max_pending=0 if req.kind is Kind.KILL else rt.settings.max_pending_per_account,
     )
     if begin.state in ("done", "running"):
@@ -98,8 +101,8 @@ def _handle(message: Mapping[str, Any], rt: Runtime) -> None:
     elif begin.state in ("replay", "wait"):
         outcome = _outcome_of_first(req, begin.state, begin.arg, rt)
     else:
-        outcome = _run(req, rerun=begin.state == "rerun", rt=rt)
-    rt.store.finish(final_event(base, outcome), idem=idem)
+        outcome = _run(req, rerun=begin.state == "rerun", rt=rt, node=node)
+    rt.store.finish(final_event(base, outcome), idem=idem, node=node)
 
 
 def _reject_unparsed(message: Mapping[str, Any], exc: RequestError, rt: Runtime) -> None:
@@ -126,7 +129,7 @@ def _outcome_of_first(req: Request, state: str, arg: str, rt: Runtime) -> Outcom
     return Outcome.from_event(first, idempotent_replay_of=first["request_id"])
 
 
-def _run(req: Request, *, rerun: bool, rt: Runtime) -> Outcome:
+def _run(req: Request, *, rerun: bool, rt: Runtime, node: str) -> Outcome:
     deadline = Deadline(req.deadline_at_ms)
     if deadline.remaining() <= 0:
         if not rerun:
@@ -138,11 +141,12 @@ def _run(req: Request, *, rerun: bool, rt: Runtime) -> Outcome:
         deadline = Deadline(int(time.time() * 1000) + RERUN_GRACE_MS)
     try:
         if req.kind is Kind.KILL:
-            return kill_flow(req, rt, deadline)
-        return FLOWS[req.kind](Job(req, rt, rt.venue(req.account), deadline))
+            return kill_flow(req, rt, deadline, node)
+        job = Job(req, rt, rt.venue(req.account), deadline, node=node)
+        return FLOWS[req.kind](job, rerun=rerun)
     except RequestError as exc:
         return Outcome(Status.REJECTED, exc.code, str(exc))
-    except REDIS_DOWN:
-        raise  # not an outcome: the task runs the request again once Redis is back
+    except ABANDON:
+        raise  # not an outcome: the request runs again (Redis back, or on another node)
     except Exception as exc:  # a bug must not lose the request: it still gets its final event
         return Outcome.internal(exc, request_fields(req))

@@ -25,15 +25,10 @@ from ordercancel.errors import RequestError
 from ordercancel.events import Outcome, final_event, request_fields, unparsed_fields
 from ordercancel.outcomes import ErrorCode, Status
 from ordercancel.request import now_ms
-from ordercancel.runtime import Runtime
+from ordercancel.runtime import EXPIRE_MARGIN_MS, Runtime
 
 log = logging.getLogger("ordercancel")
 BEAT_S = 1.0
-#: A request nobody runs this long after it was sent, with the queues empty, is sent again.
-UNOWNED_AFTER_MS = 5_000
-#: A request nobody has begun this close to its deadline is expired: there is no time left to
-#: send a cancel and hear back (and the final must come inside the deadline).
-EXPIRE_MARGIN_MS = 100
 #: A request sent again this many times (it kills whoever runs it) is dead-lettered.
 MAX_RESENDS = 5
 
@@ -62,14 +57,7 @@ class Heartbeat(threading.Thread):
     def beat(self) -> None:
         rt = self.rt
         disown = list(rt.disowned)
-        orphans = rt.store.beat(
-            rt.node,
-            lease_ms=rt.settings.lease_s * 1000,
-            unowned_after_ms=UNOWNED_AFTER_MS,
-            queues=self.queues,
-            disown=disown,
-            expire_margin_ms=EXPIRE_MARGIN_MS,
-        )
+        orphans = rt.renew_lease(self.queues, disown, limit=500)
         del rt.disowned[: len(disown)]
         for what, request_id, resends, message in orphans:
             if what == "expire":

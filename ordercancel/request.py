@@ -28,13 +28,30 @@ def new_request_id() -> str:
 
 
 def known_id(message: Mapping[str, Any]) -> str | None:
-    """The id an unparsed message is known by: its `request_id` when it can be one, else its
-    intake entry id. The ledger, and the final of a message that cannot be parsed, use it."""
+    """The one id a message is known by, everywhere (ledger, owner, events, final): its
+    `request_id` when that is a valid id, else its intake entry id (set by the intake, or by
+    `enqueue` for a message that names none). None before either exists."""
     rid = message.get("request_id")
-    if isinstance(rid, str) and 0 < len(rid) <= 128:
+    if isinstance(rid, str) and _REQUEST_ID.match(rid):
         return rid
     entry = message.get("_entry_id")
     return entry if isinstance(entry, str) and entry else None
+
+
+#: Fields every kind takes (`received_ms` and `_entry_id` are set on the way in).
+_COMMON = frozenset(
+    {"kind", "request_id", "idempotency_key", "deadline_ms", "reason", "requested_by",
+     "received_ms", "_entry_id"}
+)  # fmt: skip
+#: The fields each kind takes besides; any other field is refused, never ignored.
+FIELDS: dict[Kind, frozenset[str]] = {
+    Kind.CANCEL: frozenset({"account", "symbol", "order_id"}),
+    Kind.CANCEL_BATCH: frozenset({"account", "symbol", "order_ids"}),
+    Kind.CANCEL_ALL: frozenset({"account", "symbol", "symbols"}),
+    Kind.KILL: frozenset({"accounts", "symbols"}),
+}
+#: CONTRACT §4 fields this version does not act on yet: refused, so a scope is never widened.
+_NOT_YET = frozenset({"side", "client_order_id_prefix", "placed_before_ms"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,7 +67,9 @@ class Request:
     order_ids: tuple[str, ...] = ()
     accounts: tuple[str, ...] = ()
     idempotency_key: str | None = None
+    symbols: tuple[str, ...] = ()
     reason: str = ""
+    requested_by: str = ""
     parent_id: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -67,6 +86,7 @@ class Request:
             self.order_id,
             list(self.order_ids),
             sorted(self.accounts),
+            sorted(self.symbols),
         ]
         return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:32]
 
@@ -90,6 +110,7 @@ def _str(
         raise RequestError(
             ErrorCode.INVALID_REQUEST, f"{name}: longer than {max_len} characters", field=name
         )
+    _check_text(name, value)
     if pattern is not None and not pattern.match(value):
         raise RequestError(
             ErrorCode.INVALID_REQUEST,
@@ -111,12 +132,39 @@ def _str_list(raw: Mapping[str, Any], name: str, *, max_items: int) -> tuple[str
         raise RequestError(
             ErrorCode.INVALID_REQUEST, f"{name}: more than {max_items} items", field=name
         )
+    for item in value:
+        _check_text(name, item)
     return tuple(value)
 
 
+def _check_text(name: str, value: str) -> None:
+    """Every string that reaches Redis must be encodable: a JSON `\\ud800` decodes to a lone
+    surrogate, which is not."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise RequestError(
+            ErrorCode.INVALID_REQUEST, f"{name}: not valid Unicode (a lone surrogate)", field=name
+        ) from None
+
+
+def _check_fields(raw: Mapping[str, Any], kind: Kind) -> None:
+    for name in sorted(set(raw) - _COMMON - FIELDS[kind]):
+        shown = repr(name)[:40]
+        if name in _NOT_YET:
+            why = "is not supported by this version (the scope would be wider than asked)"
+        elif name == "account" and kind is Kind.KILL:
+            why = "a kill takes `accounts` (a list); it is refused, not widened to every account"
+        else:
+            why = f"is not a field of a {kind.value} request"
+        raise RequestError(ErrorCode.INVALID_REQUEST, f"{shown} {why}", field=name[:40])
+
+
 def parse(raw: Mapping[str, Any], settings: Settings) -> Request:
-    """Validate a request message; `RequestError` names the field. Unknown fields are ignored."""
-    request_id = _str(raw, "request_id", max_len=128, pattern=_REQUEST_ID) or new_request_id()
+    """Validate a request message; `RequestError` names the field. A field the kind does not
+    take is refused."""
+    _str(raw, "request_id", max_len=128, pattern=_REQUEST_ID)
+    request_id = known_id(raw) or new_request_id()
     received = raw.get("received_ms")
     received_ms = received if isinstance(received, int) and received > 0 else now_ms()
     kind_raw = raw.get("kind")
@@ -128,6 +176,7 @@ def parse(raw: Mapping[str, Any], settings: Settings) -> Request:
             f"kind: must be one of {', '.join(k.value for k in Kind)}",
             field="kind",
         ) from None
+    _check_fields(raw, kind)
     deadline = raw.get("deadline_ms", settings.default_deadline_ms)
     if (
         not isinstance(deadline, int)
@@ -165,6 +214,16 @@ def parse(raw: Mapping[str, Any], settings: Settings) -> Request:
             f"accounts: {unknown[0][:64]!r} is not configured",
             field="accounts",
         )
+    symbols = _str_list(raw, "symbols", max_items=256)
+    for name in symbols:
+        if len(name) > 32:
+            raise RequestError(
+                ErrorCode.INVALID_REQUEST, "symbols: longer than 32 characters", field="symbols"
+            )
+    if symbols and symbol is not None:
+        raise RequestError(
+            ErrorCode.INVALID_REQUEST, "symbol and symbols: name one or the other", field="symbols"
+        )
     return Request(
         request_id=request_id,
         kind=kind,
@@ -177,6 +236,7 @@ def parse(raw: Mapping[str, Any], settings: Settings) -> Request:
         order_ids=order_ids,
         accounts=accounts,
         idempotency_key=_str(raw, "idempotency_key", max_len=128, pattern=_IDEMPOTENCY_KEY),
+        symbols=tuple(dict.fromkeys(symbols)),
         reason=_str(raw, "reason", max_len=256) or "",
-        parent_id=_str(raw, "parent_id", max_len=128, pattern=_REQUEST_ID) or "",
+        requested_by=_str(raw, "requested_by", max_len=128) or "",
     )

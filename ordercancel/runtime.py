@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from ordercancel import sentry
 from ordercancel.budget import Budget
 from ordercancel.config import Settings
 from ordercancel.events import Event
 from ordercancel.keys import Keys
+from ordercancel.lease import Lease
 from ordercancel.logs import final_published
 from ordercancel.store import Store
 from ordercancel.venues import Venue, venue_class
+
+log = logging.getLogger("ordercancel")
+#: A request nobody runs this long after it was sent, with the queues empty, is sent again.
+UNOWNED_AFTER_MS = 5_000
+#: A request nobody has begun this close to its deadline is expired: there is no time left to
+#: send a cancel and hear back (and the final must come inside the deadline).
+EXPIRE_MARGIN_MS = 100
 
 
 class Runtime:
@@ -35,8 +46,10 @@ class Runtime:
         self._venues: dict[str, Venue] = {}
         self._budgets: dict[str, Budget] = {}
         self._lock = threading.Lock()
-        #: this process's name in Redis: who owns the requests it runs (see recovery.py)
-        self.node = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        #: this process's lease: who owns the requests it runs in Redis (`lease.py`)
+        self.lease = Lease(
+            f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}", settings.lease_s
+        )
         #: requests running in this process; a duplicate delivery of one of them is dropped
         self.running: set[str] = set()
         #: requests this process gave up on without a final: the next heartbeat disowns them
@@ -53,16 +66,32 @@ class Runtime:
             max_workers=8, thread_name_prefix="ordercancel-acct"
         )
 
-    def renew_lease(self) -> None:
-        """Hold this node's lease for `lease_s`: the requests it begins are not taken away."""
-        self.store.beat(
-            self.node,
-            lease_ms=self.settings.lease_s * 1000,
-            unowned_after_ms=0,
-            queues=[],
-            disown=[],
-            limit=0,
-        )
+    @property
+    def node(self) -> str:
+        """This process's lease identity now."""
+        return self.lease.node
+
+    def renew_lease(
+        self, queues: list[str] | None = None, disown: list[str] | None = None, limit: int = 0
+    ) -> list[tuple[str, str, int, dict[str, Any]]]:
+        """Hold this node's lease for `lease_s`, under a new epoch if the old one was taken
+        over; with `queues` and a `limit`, also recover requests (`Store.beat`)."""
+        for _ in range(2):  # a new epoch is renewed at once
+            node, sent_at = self.lease.node, time.monotonic()
+            intact, orphans = self.store.beat(
+                node,
+                lease_ms=self.settings.lease_s * 1000,
+                unowned_after_ms=UNOWNED_AFTER_MS,
+                queues=queues or [],
+                disown=disown or [],
+                limit=limit,
+                expire_margin_ms=EXPIRE_MARGIN_MS,
+            )
+            self.lease.renewed(node, sent_at, intact=intact)
+            if node == self.lease.node:
+                return orphans
+            log.warning("lease %s was taken over; this node goes on as %s", node, self.node)
+        return orphans
 
     def _budget(self, venue: Venue) -> Budget:
         """The budget of the venue's scope: the smallest rate_limit of the accounts in it."""

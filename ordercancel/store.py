@@ -17,11 +17,14 @@ from urllib.parse import urlsplit
 import redis
 
 from ordercancel.config import Settings
+from ordercancel.errors import Fenced
 from ordercancel.keys import Keys
 
 Event = dict[str, str]
 #: Redis is away (restarting, failing over, unreachable): worth waiting for, not an outcome.
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError)
+#: Not an outcome: the request is left to run again (Redis away, or this node's lease lost).
+ABANDON = (Fenced, *REDIS_DOWN)
 #: Socket timeout of every Redis connection; blocking commands wait in slices shorter than this.
 SOCKET_TIMEOUT_S = 10.0
 BLOCK_SLICE_S = 5.0
@@ -103,8 +106,11 @@ class Store:
     def _finish_keys(self, request_id: str, account: str, idem: str | None) -> list[str]:
         k = self.keys
         ks = [*self._keys(request_id, account), k.owners, k.ledger, k.ledger_since]
-        ks += [k.ledger_resends, k.ledger_due]
+        ks += [k.ledger_resends, k.ledger_due, k.nodes]
         return [*ks, idem] if idem else ks
+
+    def _finish_args(self, event: Event, node: str) -> list[Any]:
+        return [self.maxlen, self.ttl, event["request_id"], json.dumps(event), node, *_flat(event)]
 
     def begin(
         self,
@@ -116,7 +122,8 @@ class Store:
         node: str,
         max_pending: int = 0,
     ) -> Begin:
-        keys = [*self._keys(request_id, accepted["account"]), self.keys.owners, self.keys.nodes]
+        k = self.keys
+        keys = [*self._keys(request_id, accepted["account"]), k.owners, k.nodes, k.nodes_grace]
         args = [self.maxlen, self.ttl, request_id, fingerprint, max_pending,
                 json.dumps(accepted), node, *_flat(accepted)]  # fmt: skip
         return Begin(*self._begin(keys=[*keys, idem] if idem else keys, args=args))
@@ -130,30 +137,32 @@ class Store:
             )
         )
 
-    def finish(self, event: Event, *, idem: str | None = None) -> bool:
-        """Publish the final event; False when the request already had one."""
+    def finish(self, event: Event, *, idem: str | None = None, node: str = "") -> bool:
+        """Publish the final event; False when the request already had one. With `node`, only
+        while that lease identity is live: `Fenced` once it was taken over (`lease.py`)."""
         rid = event["request_id"]
-        new = bool(
-            self._finish(
-                keys=self._finish_keys(rid, event["account"], idem),
-                args=[self.maxlen, self.ttl, rid, json.dumps(event), *_flat(event)],
-            )
+        new = self._finish(
+            keys=self._finish_keys(rid, event["account"], idem), args=self._finish_args(event, node)
         )
+        if new == -1:
+            raise Fenced(f"final of {rid} refused: lease {node} was taken over")
         if new and self.on_final is not None:
             self.on_final(event)
-        return new
+        return bool(new)
 
-    def finish_many(self, events: list[Event]) -> int:
+    def finish_many(self, events: list[Event], *, node: str = "") -> int:
         """Publish many final events in one round trip; returns how many were new."""
         with self.redis.pipeline(transaction=False) as pipe:
             for event in events:
-                rid = event["request_id"]
                 self._finish(
-                    keys=self._finish_keys(rid, event["account"], None),
-                    args=[self.maxlen, self.ttl, rid, json.dumps(event), *_flat(event)],
+                    keys=self._finish_keys(event["request_id"], event["account"], None),
+                    args=self._finish_args(event, node),
                     client=pipe,
                 )
-            published = [e for e, new in zip(events, pipe.execute(), strict=True) if new]
+            results = pipe.execute()
+        if -1 in results:
+            raise Fenced(f"finals refused: lease {node} was taken over")
+        published = [e for e, new in zip(events, results, strict=True) if new]
         if self.on_final is not None:
             for event in published:
                 self.on_final(event)
@@ -183,22 +192,24 @@ class Store:
         disown: list[str],
         limit: int = 500,
         expire_margin_ms: int = 0,
-    ) -> list[tuple[str, str, int, dict[str, Any]]]:
+    ) -> tuple[bool, list[tuple[str, str, int, dict[str, Any]]]]:
         """Renew `node`'s lease; take the requests of dead nodes, and those lost on the way to a
         worker, to send again, and those past their deadline before any worker began them, to
-        expire: [("resend" | "expire", request_id, times sent again, message)]. With `limit` 0
-        the lease is only renewed."""
+        expire. Returns (intact: `node` was still live, nobody took its requests over;
+        [("resend" | "expire", request_id, times sent again, message)]). With `limit` 0 the
+        lease is only renewed."""
         k = self.keys
         reply: Any = self._beat(
             keys=[k.nodes, k.owners, k.ledger, k.ledger_since, k.ledger_resends, k.ledger_due,
-                  *queues],
+                  k.nodes_beat, k.nodes_grace, *queues],
             args=[node, lease_ms, k.final_prefix, unowned_after_ms, limit, expire_margin_ms,
-                  *disown],
+                  k.last_prefix, *disown],
         )  # fmt: skip
-        return [
+        orphans = [
             (str(reply[i]), str(reply[i + 1]), int(reply[i + 2]), json.loads(reply[i + 3]))
-            for i in range(0, len(reply), 4)
+            for i in range(1, len(reply), 4)
         ]
+        return bool(int(reply[0])), orphans
 
     def next_due_ms(self) -> int | None:
         """The earliest deadline of a request in the ledger."""

@@ -4,6 +4,10 @@ Scenarios (`scenarios.py`): `crash` (SIGKILL worker process groups mid-run), `fa
 of venue faults), `redis` (Redis restarted mid-run; a worker started while it is down),
 `shutdown` (SIGTERM mid-run). Each runs on its own stack against the simulator and ends in a row
 of the table; the drill exits 1 on any lost request, duplicate final, or failed check.
+
+`truth` (`truthdrill.py`) is run on its own, not by `all`: many seeded chaos runs (`chaos.py`)
+on one stack, every final held against the simulator's history by the truth checker
+(`truth.py`); a row per seed, exit 1 on any contradiction.
 """
 
 from __future__ import annotations
@@ -24,8 +28,21 @@ def run(
     short: bool = False,
     as_json: bool = False,
     redis_url: str | None = None,
+    seeds: int | None = None,
+    seed: int | None = None,
 ) -> int:
-    """Run the named scenarios; an embedded Redis unless `redis_url` is given."""
+    """Run the named scenarios; an embedded Redis unless `redis_url` is given. `seeds` and
+    `seed` choose the seeds of `truth` (`truthdrill.seeds_to_run`)."""
+    if "truth" in names:
+        from ordercancel.drill import truthdrill
+
+        code = truthdrill.run(
+            short=short, seeds=seeds, seed=seed, as_json=as_json, redis_url=redis_url
+        )
+        others = [n for n in names if n != "truth"]
+        if others:
+            code = max(code, run(others, short=short, as_json=as_json, redis_url=redis_url))
+        return code
     size = SHORT if short else FULL
     rows: list[Row] = []
     for name in names:

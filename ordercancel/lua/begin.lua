@@ -1,7 +1,9 @@
 -- Start a request: refuse a finished one or one a live node is running, take ownership, apply
 -- the idempotency key, apply backpressure, publish `accepted`.
+-- A request whose owner's lease ran out is taken over, and the owner is removed from the live
+-- nodes (lease.py: it is fenced); not during the grace after an outage (lua/beat.lua).
 -- KEYS: final, last, results, pending (set of the account's running request ids), owners,
---       nodes [, idem]
+--       nodes, nodes_grace [, idem]
 -- ARGV: maxlen, ttl_s, request_id, fingerprint, max_pending (0: no limit), accepted_json, node,
 --       field, value, ...
 -- Returns {state, arg}: new | rerun | done | running <node> | overloaded <count>
@@ -14,15 +16,16 @@ if owner and owner ~= ARGV[7] then
   local lease = redis.call('ZSCORE', KEYS[6], owner)
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  if lease and tonumber(lease) > now then
+  if lease and (tonumber(lease) > now or redis.call('EXISTS', KEYS[7]) == 1) then
     return {'running', owner}
   end
+  redis.call('ZREM', KEYS[6], owner)
 end
 redis.call('HSET', KEYS[5], ARGV[3], ARGV[7])
 local rerun = redis.call('EXISTS', KEYS[2]) == 1
 local claim = false
-if KEYS[7] then
-  local first = redis.call('HMGET', KEYS[7], 'request_id', 'fingerprint', 'final')
+if KEYS[8] then
+  local first = redis.call('HMGET', KEYS[8], 'request_id', 'fingerprint', 'final')
   if not first[1] then
     claim = true
   elseif first[1] ~= ARGV[3] then
@@ -40,8 +43,8 @@ if limit > 0 then
   if pending >= limit then return {'overloaded', tostring(pending)} end
 end
 if claim then
-  redis.call('HSET', KEYS[7], 'request_id', ARGV[3], 'fingerprint', ARGV[4])
-  redis.call('EXPIRE', KEYS[7], ARGV[2])
+  redis.call('HSET', KEYS[8], 'request_id', ARGV[3], 'fingerprint', ARGV[4])
+  redis.call('EXPIRE', KEYS[8], ARGV[2])
 end
 redis.call('SADD', KEYS[4], ARGV[3])
 redis.call('EXPIRE', KEYS[4], ARGV[2])

@@ -56,6 +56,14 @@ class SimAdmin:
     def stats(self) -> dict[str, int]:
         return dict(self._get("/_sim/stats"))
 
+    def history(self, since_ms: float = 0) -> dict[str, Any]:
+        """{"now_ms", "orders": [order with its "history"], "calls": [call record]} since then."""
+        return dict(self._get("/_sim/history", since=since_ms))
+
+    def clear(self) -> None:
+        """Delete every order of every account (accounts stay) and the call history."""
+        self._post("/_sim/clear")
+
     def reset(self, everything: bool = False) -> None:
         resp = self.http.post(
             self.base_url + "/_sim/reset", params={"all": "1"} if everything else {}, timeout=10

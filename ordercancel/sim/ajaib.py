@@ -4,12 +4,15 @@ Verifies ECDSA P-256 signatures against registered public keys (in the account's
 the timestamp window and lower-case URLs. A cancel answers `CANCEL_SENT` and completes after
 `cancel_delay_ms`; an order seeded with `fill_on_cancel` fills instead, and one seeded with
 `batch_fail` is refused by batch and cancel-all calls while staying open; one seeded `stuck`
-acknowledges every cancel and never completes it.
+acknowledges every cancel and never completes it. Pending cancels are due in wall-clock time
+(a skewed venue clock does not hurry them) and complete when next looked at; every order keeps
+its history of state changes (`history.py`), a completion dated when it was due.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import itertools
 import threading
 from dataclasses import dataclass, field
@@ -22,12 +25,23 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from ordercancel.config import AccountConfig
 from ordercancel.sim.core import Clock, Handler, SimRequest, SimResponse
-from ordercancel.sim.faults import RATE_LIMIT, Faults
+from ordercancel.sim.faults import ODD_BODY, ODD_STATUS, RATE_LIMIT, Faults
+from ordercancel.sim.history import (
+    FILL,
+    SEED,
+    Call,
+    Cause,
+    change,
+    order_record,
+    touched_since,
+    wall_ms,
+)
 
 PREFIX = "/coin/internal/v1"
 OPEN = {"NEW", "OPEN", "PARTIAL_FILLED"}
 TIMESTAMP_WINDOW_MS = 10_000
 DEFAULT_SYMBOLS = ("BTC_USDT", "ETH_USDT", "SOL_USDT", "XRP_USDT", "DOGE_USDT")
+TIME_ROUTE = "ajaib.time"
 
 
 def error(status: int, code: str) -> SimResponse:
@@ -114,12 +128,57 @@ class AjaibSim:
             return error(429, "too_many_requests")  # no rate-limit headers, as documented
         return error(faults.error_status, "api_error")
 
+    def odd_answers(self, kind: str, route: str, served: SimResponse) -> list[SimResponse]:
+        """What `odd_status` / `odd_body` may answer instead of a served 2xx call."""
+        if not 200 <= served.status < 300 or route == TIME_ROUTE:
+            return []
+        if kind == ODD_BODY:
+            return [
+                SimResponse(200, {}),
+                SimResponse(200, None),
+                SimResponse(200, "OK", None, "text/plain"),
+            ]
+        if kind == ODD_STATUS and route == "ajaib.cancel":
+            return [SimResponse(200, {"status": "QUEUED"})]
+        if kind == ODD_STATUS and route == "ajaib.get_order" and isinstance(served.body, dict):
+            renamed, removed = copy.deepcopy(served.body), copy.deepcopy(served.body)
+            renamed["status"] = "PENDING_CANCEL"
+            removed.pop("status", None)
+            return [SimResponse(200, renamed), SimResponse(200, removed)]
+        return []
+
     def reset(self, everything: bool) -> None:
         self.cancel_delay_ms = self._default_delay_ms
         if everything:
             with self._lock:
                 self.accounts.clear()
                 self.orders.clear()
+
+    def clear(self) -> None:
+        """Delete every order of every account; accounts and credentials stay."""
+        with self._lock:
+            for account in self.orders:
+                self.orders[account] = {}
+
+    def history(self, since_ms: float) -> list[dict[str, Any]]:
+        """Every order changed since `since_ms`, pending cancels that are due completed first."""
+        with self._lock:
+            return [
+                order_record(
+                    venue=self.name,
+                    account=account,
+                    order_id=str(o["order_id"]),
+                    symbol=o["symbol"],
+                    side=o["side"],
+                    client_order_id=None,
+                    created_ms=o["_created_ms"],
+                    status=o["status"],
+                    history=o["_history"],
+                )
+                for account, book in self.orders.items()
+                for o in book.values()
+                if touched_since(self._advance(o)["_history"], since_ms)
+            ]
 
     def _authenticate(self, req: SimRequest) -> Account | SimResponse:
         account = self.accounts.get(self.account_of(req) or "")
@@ -135,28 +194,50 @@ class AjaibSim:
 
     def _advance(self, order: dict[str, Any]) -> dict[str, Any]:
         """Complete a pending cancel whose time has come (called under the lock)."""
-        due = order.get("_cancel_at")
-        if due is not None and self.clock.now_ms() >= due and not order.get("_stuck"):
-            if order.get("_fill_on_cancel"):
-                order["status"], order["executed_quantity"] = "FILLED", order["quantity"]
-            elif float(order["executed_quantity"]) > 0:
-                order["status"] = "PARTIAL_CANCELLED"
-            else:
-                order["status"] = "CANCELLED"
-            order["updated_at"] = self.clock.now_ms()
-            order["_cancel_at"] = None
+        due = order["_cancel_at"]  # wall ms
+        if due is None or wall_ms() < due or order["_stuck"]:
+            return order
+        order["_cancel_at"] = None
+        if order["status"] not in OPEN:
+            return order
+        if order["_fill_on_cancel"]:
+            status = "FILLED"
+            order["executed_quantity"] = order["quantity"]
+        elif float(order["executed_quantity"]) > 0:
+            status = "PARTIAL_CANCELLED"
+        else:
+            status = "CANCELLED"
+        self._set(order, status, order["_cancel_cause"], due)
         return order
+
+    def _set(
+        self, order: dict[str, Any], status: str, cause: Cause, t_ms: float | None = None
+    ) -> None:
+        """Change an order's status and record why, at `t_ms` or now (called under the lock)."""
+        entry = change(status, cause, t_ms)
+        order["status"] = status
+        order["updated_at"] = int(entry["t_ms"]) + self.clock.offset_ms  # the venue's clock
+        order["_history"].append(entry)
+
+    def _fill(self, order: dict[str, Any]) -> None:
+        order["executed_quantity"] = order["quantity"]
+        order["_cancel_at"] = None
+        self._set(order, "FILLED", FILL)
 
     def _book(self, account: Account) -> dict[int, dict[str, Any]]:
         return self.orders.setdefault(account.name, {})
 
-    def _request_cancel(self, order: dict[str, Any]) -> bool:
-        """Queue a cancel of an open order; False when it is closed."""
+    def _request_cancel(self, order: dict[str, Any], call: Call) -> bool:
+        """Queue a cancel of an open order (unless it fills first); False when it is closed."""
+        call.touch(order["order_id"])
         self._advance(order)
+        if order["status"] in OPEN and call.fill_race():
+            self._fill(order)
         if order["status"] not in OPEN:
             return False
-        if order.get("_cancel_at") is None:
-            order["_cancel_at"] = self.clock.now_ms() + self.cancel_delay_ms
+        if order["_cancel_at"] is None:
+            order["_cancel_at"] = wall_ms() + call.cancel_delay_ms(self.cancel_delay_ms)
+            order["_cancel_cause"] = call.cause()
         return True
 
     # -- venue routes ------------------------------------------------------------------------
@@ -172,7 +253,7 @@ class AjaibSim:
             order = self._book(auth).get(int(params["order_id"]))
             if order is None or order["symbol"] != params["symbol"]:
                 return error(404, "not_found")
-            if not self._request_cancel(order):
+            if not self._request_cancel(order, req.call):
                 return error(400, "order_already_closed")
         return SimResponse(200, {"status": "CANCEL_SENT"})
 
@@ -190,11 +271,13 @@ class AjaibSim:
             book = self._book(auth)
             for order_id in ids:
                 order = book.get(order_id)
+                if order is not None and order["symbol"] == symbol and order["_batch_fail"]:
+                    req.call.touch(order_id)
                 ok = (
                     order is not None
                     and order["symbol"] == symbol
-                    and not order.get("_batch_fail")
-                    and self._request_cancel(order)
+                    and not order["_batch_fail"]
+                    and self._request_cancel(order, req.call)
                 )
                 (success if ok else fail).append(order_id)
         return SimResponse(200, {"success": success, "fail": fail})
@@ -211,7 +294,8 @@ class AjaibSim:
         with self._lock:
             for order in self._book(auth).values():
                 if order["symbol"] == symbol and self._advance(order)["status"] in OPEN:
-                    ok = not order.get("_batch_fail") and self._request_cancel(order)
+                    req.call.touch(order["order_id"])
+                    ok = not order["_batch_fail"] and self._request_cancel(order, req.call)
                     (success if ok else fail).append(order["order_id"])
         return SimResponse(200, {"success": success, "fail": fail})
 
@@ -226,6 +310,7 @@ class AjaibSim:
             order = self._book(auth).get(int(params["order_id"]))
             if order is None or order["symbol"] != params.get("symbol"):
                 return error(404, "not_found")
+            req.call.touch(order["order_id"])
             return SimResponse(200, _public(self._advance(order)))
 
     def open_orders(self, req: SimRequest) -> SimResponse:
@@ -250,6 +335,8 @@ class AjaibSim:
                 ),
                 key=lambda o: -o["order_id"],
             )
+        for o in items[:limit]:
+            req.call.touch(o["order_id"])
         return SimResponse(200, items[:limit])
 
     def exchange_info(self, req: SimRequest) -> SimResponse:
@@ -278,9 +365,10 @@ class AjaibSim:
                 book = self.orders.get(req.params().get("account", ""), {})
                 return SimResponse(200, [_public(self._advance(o)) for o in book.values()])
         if action == "fill" and req.method == "POST":
-            with self._lock:
-                order = self.orders[data["account"]][int(data["order_id"])]
-                order["status"], order["executed_quantity"] = "FILLED", order["quantity"]
+            with self._lock:  # an open order fills on its own
+                order = self._advance(self.orders[data["account"]][int(data["order_id"])])
+                if order["status"] in OPEN:
+                    self._fill(order)
             return SimResponse(200, {})
         if action == "config" and req.method == "POST":
             self.cancel_delay_ms = float(data.get("cancel_delay_ms", self.cancel_delay_ms))
@@ -301,6 +389,7 @@ class AjaibSim:
             book = self.orders.setdefault(account, {})
             for spec in orders:
                 order_id = next(self._ids)
+                seeded = change("NEW", SEED)
                 book[order_id] = {
                     "order_id": order_id, "side": spec.get("side", "BUY"), "status": "NEW",
                     "symbol": spec.get("symbol", "BTC_USDT"), "type": "LIMIT",
@@ -308,6 +397,7 @@ class AjaibSim:
                     "quantity": str(spec.get("quantity", "0.01")), "avg_price": "0",
                     "executed_quantity": str(spec.get("executed_quantity", "0")),
                     "created_at": now, "updated_at": now, "_cancel_at": None,
+                    "_cancel_cause": None, "_created_ms": seeded["t_ms"], "_history": [seeded],
                     "_fill_on_cancel": bool(spec.get("fill_on_cancel")),
                     "_batch_fail": bool(spec.get("batch_fail")),
                     "_stuck": bool(spec.get("stuck")),  # cancels are acknowledged, never done

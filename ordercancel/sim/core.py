@@ -1,7 +1,8 @@
-"""The simulator's HTTP core: routing, faults, admin routes, request log.
+"""The simulator's HTTP core: routing, faults, admin routes, request log and call history.
 
 Venue behaviour lives in one module per venue (`zebpay.py`); this file knows none of it.
-Admin routes live under `/_sim/` and are never rate-limited or faulted.
+Admin routes live under `/_sim/` and are never rate-limited or faulted. A path no venue routes
+is answered like a gateway would: an HTML 404.
 """
 
 from __future__ import annotations
@@ -14,12 +15,24 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from ordercancel.sim.faults import ERROR, RATE_LIMIT, RESET, TIMEOUT, Faults
+from ordercancel.sim.faults import (
+    BARE_404,
+    BEFORE_SERVING,
+    FILL_RACE,
+    ODD_BODY,
+    ODD_STATUS,
+    RESET,
+    TIMEOUT,
+    Faults,
+)
+from ordercancel.sim.history import Call, CallLog, wall_ms
+
+JSON = "application/json"
 
 
 @dataclass
@@ -30,6 +43,7 @@ class SimRequest:
     body: bytes
     headers: Any
     client_ip: str
+    call: Call = field(default_factory=Call)  # set by the core for venue calls
 
     def params(self) -> dict[str, str]:
         return {k: v[-1] for k, v in parse_qs(self.query, keep_blank_values=True).items()}
@@ -41,8 +55,14 @@ class SimRequest:
 @dataclass
 class SimResponse:
     status: int
-    body: Any
+    body: Any  # JSON, or the text itself when content_type is not JSON
     headers: dict[str, str] | None = None
+    content_type: str = JSON
+
+
+def gateway_404() -> SimResponse:
+    """What a misconfigured gateway answers: no venue behind it, no venue envelope."""
+    return SimResponse(404, "<html><body><h1>404 Not Found</h1></body></html>", None, "text/html")
 
 
 Handler = Callable[[SimRequest], SimResponse]
@@ -55,10 +75,13 @@ class VenueSim(Protocol):
     def rate_limit(self, req: SimRequest) -> SimResponse | None: ...
     def account_of(self, req: SimRequest) -> str | None: ...
     def fault_response(self, kind: str, faults: Faults) -> SimResponse: ...
+    def odd_answers(self, kind: str, route: str, served: SimResponse) -> list[SimResponse]: ...
     def admin(self, req: SimRequest, action: str) -> SimResponse: ...
     def reset(self, everything: bool) -> None: ...
     def register(self, **fields: Any) -> str: ...
     def seed(self, account: str, orders: list[dict[str, Any]]) -> list[str]: ...
+    def history(self, since_ms: float) -> list[dict[str, Any]]: ...
+    def clear(self) -> None: ...
 
 
 class Clock:
@@ -81,7 +104,8 @@ class SimServer(ThreadingHTTPServer):
         self.venues = {v.name: v for v in venues}
         self.clock = clock
         self.faults = Faults()
-        self.log: deque[dict[str, Any]] = deque(maxlen=20_000)
+        self.log: deque[dict[str, Any]] = deque(maxlen=20_000)  # the latest calls' records
+        self.calls = CallLog()  # every call's record since the last reset or clear
         self.connections = 0  # TCP connections accepted since the last reset
 
     @property
@@ -120,17 +144,35 @@ class SimServer(ThreadingHTTPServer):
             return SimResponse(200, {"connections": self.connections, "requests": len(self.log)})
         if action == "log":
             since = float(req.params().get("since", 0))
-            return SimResponse(200, [e for e in list(self.log) if e["t_ms"] >= since])
+            return SimResponse(200, [_copy(e) for e in list(self.log) if e["t_ms"] >= since])
+        if action == "history":
+            return SimResponse(200, self.history(float(req.params().get("since", 0))))
+        if action == "clear" and req.method == "POST":
+            self.calls.clear()
+            for venue in self.venues.values():
+                venue.clear()
+            return SimResponse(200, {"cleared": "orders,calls"})
         if action == "reset":
             everything = req.params().get("all") == "1"
             self.faults = Faults()
             self.clock.offset_ms = 0
             self.log.clear()
+            self.calls.clear()
             self.connections = 0
             for venue in self.venues.values():
                 venue.reset(everything)
             return SimResponse(200, {"reset": "all" if everything else "faults,budgets,log,clock"})
         return SimResponse(404, {"error": f"no admin route {req.path}"})
+
+    def history(self, since_ms: float) -> dict[str, Any]:
+        """Orders changed and calls arrived at or after `since_ms`, complete up to `now_ms`."""
+        now = wall_ms()  # taken first: whatever happened before it is in the answer
+        orders = [o for venue in self.venues.values() for o in venue.history(since_ms)]
+        return {"now_ms": now, "orders": orders, "calls": self.calls.since(since_ms)}
+
+
+def _copy(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, list) else v for k, v in entry.items()}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -167,50 +209,57 @@ class _Handler(BaseHTTPRequestHandler):
             if found:
                 self._serve(venue, *found, req)
                 return
-        self._send(SimResponse(404, {"error": "not_found"}))
+        self._send(gateway_404())
 
     def _serve(self, venue: VenueSim, route: str, handler: Handler, req: SimRequest) -> None:
         server = self.server
         faults = server.faults
         account = venue.account_of(req)
-        entry: dict[str, Any] = {
-            "t_ms": time.time() * 1000,
-            "venue": venue.name,
-            "route": route,
-            "account": account,
-            "ip": req.client_ip,
-            "fault": None,
-            "status": None,
-        }
+        entry = server.calls.open(
+            venue=venue.name,
+            route=route,
+            account=account,
+            request_id=req.headers.get("X-Request-Id"),
+            ip=req.client_ip,
+        )
         server.log.append(entry)
+        req.call = Call(entry["seq"], route, account, entry["request_id"], faults)
         limited = venue.rate_limit(req)
         if limited is not None:
-            entry["status"] = limited.status
-            self._send(limited)
+            self._answer(entry, limited)
             return
         if faults.latency_ms and faults.applies(route, account):
             time.sleep(faults.latency_ms / 1000)
         fault = faults.decide(route, account)
-        entry["fault"] = fault
         if fault == RESET:
+            entry["fault"] = fault
             self._reset()
             return
-        if fault in (ERROR, RATE_LIMIT):
-            response = venue.fault_response(fault, faults)
-            entry["status"] = response.status
-            entry["answered_ms"] = time.time() * 1000
-            self._send(response)
+        if fault in BEFORE_SERVING:
+            entry["fault"] = fault
+            answer = gateway_404() if fault == BARE_404 else venue.fault_response(fault, faults)
+            self._answer(entry, answer)
             return
         try:
             response = handler(req)
         except (ValueError, KeyError, TypeError) as exc:
             response = SimResponse(400, {"error": f"malformed request: {type(exc).__name__}"})
-        entry["status"] = response.status
+        entry["orders"] = req.call.orders
+        if fault in (ODD_STATUS, ODD_BODY):
+            odd = venue.odd_answers(fault, route, response)
+            response, fault = (faults.pick(odd), fault) if odd else (response, None)
+        entry["fault"] = fault or (FILL_RACE if req.call.raced else None)
         if fault == TIMEOUT:  # the venue acted, the answer is lost
+            entry["status"] = response.status
             time.sleep(faults.timeout_s)
             self.close_connection = True
             return
+        self._answer(entry, response)
+
+    def _answer(self, entry: dict[str, Any], response: SimResponse) -> None:
+        entry["status"] = response.status
         self._send(response)
+        entry["answered_ms"] = wall_ms()
 
     def _reset(self) -> None:
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -218,9 +267,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def _send(self, response: SimResponse) -> None:
-        payload = json.dumps(response.body, separators=(",", ":")).encode()
+        if response.content_type == JSON:
+            payload = json.dumps(response.body, separators=(",", ":")).encode()
+        else:
+            payload = str(response.body).encode()
         self.send_response(response.status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(payload)))
         for name, value in (response.headers or {}).items():
             self.send_header(name, value)

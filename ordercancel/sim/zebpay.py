@@ -3,10 +3,12 @@
 Verifies auth exactly as documented (HMAC over the transmitted bytes, the timestamp window,
 JWT, scopes, IP allowlist, subaccount ownership), keeps each account's orders, and enforces one
 request budget per client IP over every /api route, answering 429 with Retry-After.
+Every order keeps its history of state changes (`history.py`) for the checker.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import itertools
@@ -19,12 +21,17 @@ from typing import Any
 
 from ordercancel.config import AccountConfig
 from ordercancel.sim.core import Clock, Handler, SimRequest, SimResponse
-from ordercancel.sim.faults import RATE_LIMIT, Faults
+from ordercancel.sim.faults import ODD_BODY, ODD_STATUS, RATE_LIMIT, Faults
+from ordercancel.sim.history import FILL, SEED, Cause, change, order_record, touched_since
 
 TRADING, FETCH = "futures:trading", "fetch:details"
 OPEN_STATUSES = {"new", "partially_filled"}
 #: accepted distance between the request's timestamp and the venue clock
 TIMESTAMP_WINDOW_MS = 10_000
+DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT")
+QUOTES = ("USDT", "USDC", "INR")
+#: routes whose answer carries an order's status word (what `odd_status` garbles)
+STATUS_ROUTES = ("zebpay.cancel", "zebpay.get_order")
 
 
 def envelope(status: int, description: str, data: Any = None) -> SimResponse:
@@ -68,6 +75,7 @@ class ZebPaySim:
     def __init__(self, clock: Clock, *, limit: int = 180, window_s: float = 60.0):
         self.clock = clock
         self.limit, self.window_s = limit, window_s
+        self.symbols = list(DEFAULT_SYMBOLS)
         self.accounts: dict[str, Account] = {}
         self.orders: dict[str, dict[str, dict[str, Any]]] = {}  # account -> clientOrderId -> order
         self._windows: dict[str, list[float]] = {}  # ip -> [window start, count]
@@ -80,6 +88,8 @@ class ZebPaySim:
             ("GET", "/api/v1/trade/order"): ("zebpay.get_order", self.get_order),
             ("GET", "/api/v1/trade/order/open-orders"): ("zebpay.open_orders", self.open_orders),
             ("GET", "/api/v1/system/time"): ("zebpay.time", self.server_time),
+            ("GET", "/api/v1/exchange/pairs"): ("zebpay.pairs", self.pairs),
+            ("GET", "/api/v1/exchange/exchangeInfo"): ("zebpay.pairs", self.pairs),
         }
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -112,12 +122,61 @@ class ZebPaySim:
             return self._too_many(faults.retry_after)
         return envelope(faults.error_status, "Internal Server Error")
 
+    def odd_answers(self, kind: str, route: str, served: SimResponse) -> list[SimResponse]:
+        """What `odd_status` / `odd_body` may answer instead of a served 2xx call."""
+        if not 200 <= served.status < 300 or route == "zebpay.time":
+            return []
+        if kind == ODD_BODY:
+            return [
+                SimResponse(200, {}),
+                SimResponse(200, {"data": None}),
+                SimResponse(200, "OK", None, "text/plain"),
+            ]
+        data = served.body.get("data") if isinstance(served.body, dict) else None
+        if kind != ODD_STATUS or route not in STATUS_ROUTES or not isinstance(data, dict):
+            return []
+        renamed, removed = copy.deepcopy(served.body), copy.deepcopy(served.body)
+        renamed["data"]["status"] = "pending_cancel"
+        removed["data"].pop("status", None)
+        return [SimResponse(200, renamed), SimResponse(200, removed)]
+
     def reset(self, everything: bool) -> None:
         with self._lock:
             self._windows.clear()
             if everything:
                 self.accounts.clear()
                 self.orders.clear()
+
+    def clear(self) -> None:
+        """Delete every order of every account; accounts and credentials stay."""
+        with self._lock:
+            for account in self.orders:
+                self.orders[account] = {}
+
+    def history(self, since_ms: float) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                order_record(
+                    venue=self.name,
+                    account=account,
+                    order_id=o["clientOrderId"],
+                    symbol=o["symbol"],
+                    side=o["side"],
+                    client_order_id=o["clientOrderId"],
+                    created_ms=o["_created_ms"],
+                    status=o["status"],
+                    history=o["_history"],
+                )
+                for account, book in self.orders.items()
+                for o in book.values()
+                if touched_since(o["_history"], since_ms)
+            ]
+
+    def _set(self, order: dict[str, Any], status: str, cause: Cause) -> None:
+        """Change an order's status and record why (called under the lock)."""
+        order["status"] = status
+        order["updatedAt"] = self.clock.now_ms()
+        order["_history"].append(change(status, cause))
 
     def account_of(self, req: SimRequest) -> str | None:
         """Who the caller claims to be (not yet verified): for logs and per-account faults."""
@@ -190,6 +249,16 @@ class ZebPaySim:
             return envelope(403, "Forbidden request")
         return order
 
+    def _cancel(self, req: SimRequest, order: dict[str, Any]) -> bool:
+        """Cancel an open order, unless it fills first (a fill race); False when not open."""
+        req.call.touch(order["clientOrderId"])
+        if order["status"] in OPEN_STATUSES and req.call.fill_race():
+            self._set(order, "filled", FILL)
+        if order["status"] not in OPEN_STATUSES:
+            return False
+        self._set(order, "canceled", req.call.cause())
+        return True
+
     # -- venue routes ------------------------------------------------------------------------
 
     def cancel(self, req: SimRequest) -> SimResponse:
@@ -204,10 +273,8 @@ class ZebPaySim:
             order = self._order(*auth, coid)
             if isinstance(order, SimResponse):
                 return order
-            if order["status"] not in OPEN_STATUSES:
+            if not self._cancel(req, order):
                 return envelope(400, f"Order is already {order['status']}")
-            order["status"] = "canceled"
-            order["updatedAt"] = self.clock.now_ms()
         return envelope(
             200,
             "Success",
@@ -232,8 +299,11 @@ class ZebPaySim:
         done = []
         with self._lock:
             for order in self.orders.get(account.name, {}).values():
-                if order["status"] in OPEN_STATUSES and order["subaccount"] == sub:
-                    order["status"] = "canceled"
+                if (
+                    order["status"] in OPEN_STATUSES
+                    and order["subaccount"] == sub
+                    and self._cancel(req, order)
+                ):
                     done.append(
                         {
                             "clientOrderId": order["clientOrderId"],
@@ -252,11 +322,10 @@ class ZebPaySim:
             return envelope(400, "id is required")
         with self._lock:
             order = self._order(*auth, coid)
-            return (
-                order
-                if isinstance(order, SimResponse)
-                else envelope(200, "Success", _public(order))
-            )
+            if isinstance(order, SimResponse):
+                return order
+            req.call.touch(coid)
+            return envelope(200, "Success", _public(order))
 
     def open_orders(self, req: SimRequest) -> SimResponse:
         auth = self._authenticate(req, {TRADING, FETCH})
@@ -282,6 +351,8 @@ class ZebPaySim:
                 key=lambda o: (o["createdAt"], o["orderId"]),
             )
         page = items[:limit]
+        for o in page:
+            req.call.touch(o["clientOrderId"])
         next_ts = page[-1]["createdAt"] + 1 if len(items) > limit else None
         return envelope(
             200,
@@ -295,6 +366,9 @@ class ZebPaySim:
 
     def server_time(self, req: SimRequest) -> SimResponse:
         return envelope(200, "Success", {"timestamp": self.clock.now_ms()})
+
+    def pairs(self, req: SimRequest) -> SimResponse:
+        return envelope(200, "Success", {"pairs": [_pair(s) for s in self.symbols]})
 
     # -- admin (/_sim/zebpay/<action>) -------------------------------------------------------
 
@@ -311,9 +385,11 @@ class ZebPaySim:
                     _public(o) for o in self.orders.get(params.get("account", ""), {}).values()
                 ]
             return SimResponse(200, orders)
-        if action == "fill" and req.method == "POST":  # an order fills on its own
+        if action == "fill" and req.method == "POST":  # an open order fills on its own
             with self._lock:
-                self.orders[data["account"]][data["clientOrderId"]]["status"] = "filled"
+                order = self.orders[data["account"]][data["clientOrderId"]]
+                if order["status"] in OPEN_STATUSES:
+                    self._set(order, "filled", FILL)
             return SimResponse(200, {})
         if action == "limit" and req.method == "POST":
             with self._lock:
@@ -338,7 +414,8 @@ class ZebPaySim:
                 order_id = next(self._ids)
                 # strictly increasing, as the `since` cursor of the listing needs
                 self._last_created = max(self.clock.now_ms(), self._last_created + 1)
-                coid = spec.get("clientOrderId") or f"sim{order_id}"
+                coid = spec.get("clientOrderId") or spec.get("client_order_id") or f"sim{order_id}"
+                seeded = change("new", SEED)
                 book[coid] = {
                     "clientOrderId": coid,
                     "orderId": order_id,
@@ -349,10 +426,25 @@ class ZebPaySim:
                     "status": "new",
                     "subaccount": spec.get("subaccount"),
                     "createdAt": self._last_created,
+                    "_created_ms": seeded["t_ms"],
+                    "_history": [seeded],
                 }
                 created.append(coid)
         return created
 
 
 def _public(order: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in order.items() if k != "subaccount"}
+    return {k: v for k, v in order.items() if k != "subaccount" and not k.startswith("_")}
+
+
+def _pair(symbol: str) -> dict[str, Any]:
+    quote = next((q for q in QUOTES if symbol.endswith(q) and symbol != q), "USDT")
+    base = symbol.removesuffix(quote)
+    return {
+        "name": f"{base}/{quote}",
+        "pair": symbol,
+        "isActive": True,
+        "baseAsset": base,
+        "quoteAsset": quote,
+        "marginAsset": quote,
+    }

@@ -25,9 +25,14 @@ method                 required  contract
 Without `cancel_many`, a batch fans out to `cancel` calls; without `cancel_all`, a cancel-all
 lists the open orders and cancels them one by one.
 
+Every method gets a `Call`: the time it may take, the request it is made for (sent as the
+`X-Request-Id` header, so the venue's own logs name the request), and a hook run before each
+HTTP call (the request's attempt count and lease check).
+
 Errors: `RetryableError` (429, 5xx, timeouts, resets) leaves the outcome unsettled and the
 caller retries inside the request's deadline; `ClockSkew` asks for `resync_clock` and one more
-try; any other `VenueError` is final.
+try; `UnexpectedAnswer` (anything the venue's docs do not define) settles nothing and is never
+read as success; any other `VenueError` is final.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from __future__ import annotations
 import enum
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlencode, urlsplit
@@ -55,6 +60,21 @@ from ordercancel.venues import wire
 
 #: connect timeout cap: a connect that takes longer is a dead route, retry on a fresh one
 _CONNECT_TIMEOUT_S = 2.0
+#: the header naming the request a call is made for
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One venue operation made for a request.
+
+    `timeout`: seconds it may take; `request_id`: whose it is (empty: nobody's, e.g. a probe);
+    `before_send`: run before each HTTP call it sends (it may raise to stop the call).
+    """
+
+    timeout: float
+    request_id: str = ""
+    before_send: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -173,40 +193,36 @@ class Venue(ABC):
         """Raise `RequestError` when `symbol` cannot be a symbol of this venue."""
 
     @abstractmethod
-    def cancel(self, ref: OrderRef, timeout: float) -> CancelReply:
+    def cancel(self, ref: OrderRef, call: Call) -> CancelReply:
         """Cancel one order."""
 
     @abstractmethod
-    def get_order(self, ref: OrderRef, timeout: float) -> OrderState:
+    def get_order(self, ref: OrderRef, call: Call) -> OrderState:
         """Read one order back."""
 
     @abstractmethod
-    def resync_clock(self, timeout: float) -> None:
+    def resync_clock(self, call: Call) -> None:
         """Set `clock_offset_ms` from the venue's server time."""
 
     @abstractmethod
-    def list_open(self, symbol: str, timeout: float) -> list[OrderRef]:
+    def list_open(self, symbol: str, call: Call) -> list[OrderRef]:
         """Every open order of `symbol`, following the venue's pagination."""
 
-    def cancel_many(self, symbol: str, refs: Sequence[OrderRef], timeout: float) -> BatchReply:
+    def cancel_many(self, symbol: str, refs: Sequence[OrderRef], call: Call) -> BatchReply:
         """Cancel up to `max_batch` orders of one symbol in one call (optional)."""
         raise NotImplementedError
 
-    def cancel_all(self, symbol: str | None, timeout: float) -> CancelAllReply:
+    def cancel_all(self, symbol: str | None, call: Call) -> CancelAllReply:
         """The venue's cancel-all (optional): `symbol` per `cancel_all_by_symbol`."""
         raise NotImplementedError
 
-    def list_symbols(self, timeout: float) -> list[str]:
+    def list_symbols(self, call: Call) -> list[str]:
         """The venue's tradable symbols (optional)."""
         raise NotImplementedError
 
     def symbols(self) -> tuple[str, ...]:
         """The symbols an account-wide cancel covers, as configured (may be empty)."""
         return tuple(getattr(self.options, "symbols", ()) or ())
-
-    def calls_made(self) -> int:
-        """HTTP calls this thread has sent to the venue (attempts are counted from this)."""
-        return int(getattr(self._local, "calls", 0))
 
     @property
     def session(self) -> requests.Session:
@@ -222,7 +238,7 @@ class Venue(ABC):
             self._local.session = session
         return session
 
-    def send(self, method: str, path: str, timeout: float, **kwargs: Any) -> requests.Response:
+    def send(self, method: str, path: str, call: Call, **kwargs: Any) -> requests.Response:
         """One HTTP call, with transport failures mapped onto the error tree.
 
         The prepared request goes straight to the session's connection adapter: no redirects
@@ -230,15 +246,18 @@ class Venue(ABC):
         `Session.request`'s CPU time, for nothing a venue call uses). Messages name the
         failure's type only: request URLs and headers stay out of errors.
         """
-        url = self.account.base_url + path
+        url, timeout = self.account.base_url + path, call.timeout
         if self.budget is not None:
             waited = self.budget.acquire(timeout)
             if waited > 0.001:
                 BUDGET_WAITS.labels(self.budget.scope).inc()
                 BUDGET_WAIT_SECONDS.labels(self.budget.scope).inc(waited)
             timeout = max(0.05, timeout - waited)
-        self._local.calls = getattr(self._local, "calls", 0) + 1
+        if call.before_send is not None:
+            call.before_send()
         session = self.session
+        if call.request_id:
+            kwargs["headers"] = {**kwargs.get("headers", {}), REQUEST_ID_HEADER: call.request_id}
         try:
             prepared = _prepare(method, url, **kwargs)
             resp = session.get_adapter(url).send(

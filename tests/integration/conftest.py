@@ -54,6 +54,8 @@ def accounts_for(sim_url: str) -> dict:
 
     return {
         "zebpay-main": key_account(),
+        # a wrong path in base_url: the simulator answers like a gateway, a bare 404
+        "zebpay-gateway": key_account(base_url=sim_url + "/gateway"),
         "zebpay-jwt": {
             "venue": "zebpay",
             "base_url": sim_url,

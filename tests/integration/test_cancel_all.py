@@ -123,12 +123,13 @@ def test_cli_cancel_all(stack, admin):
 
 def test_zebpay_listing_follows_its_cursor_across_pages(stack, admin):
     from ordercancel.runtime import Runtime
+    from ordercancel.venues.base import Call
 
     ids = seed(admin, "zebpay-flat", n=1100, symbol="SOLUSDT")
-    listed = Runtime(stack.settings).venue("zebpay-flat").list_open("SOLUSDT", 5.0)
+    listed = Runtime(stack.settings).venue("zebpay-flat").list_open("SOLUSDT", Call(5.0))
     assert sorted(r.order_id for r in listed) == sorted(ids)
     assert len(venue_calls(admin, "zebpay.open_orders")) == 3  # 500 + 500 + 100
-    client_all = Runtime(stack.settings).venue("zebpay-flat").cancel_all(None, 5.0)
+    client_all = Runtime(stack.settings).venue("zebpay-flat").cancel_all(None, Call(5.0))
     assert len(client_all.cancelled) >= 1100
 
 

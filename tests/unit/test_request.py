@@ -5,7 +5,7 @@ import pytest
 from ordercancel.config import Settings
 from ordercancel.errors import RequestError
 from ordercancel.outcomes import ErrorCode, Kind
-from ordercancel.request import parse
+from ordercancel.request import known_id, parse
 
 SETTINGS = Settings.from_mapping(
     {
@@ -27,10 +27,53 @@ def ok(**fields):
 
 
 def test_valid_cancel_resolves_account_and_defaults():
-    req = ok(unknown_field="ignored")
+    req = ok(requested_by="risk@host")
     assert req.kind is Kind.CANCEL and req.venue == "zebpay" and req.deadline_ms == 30_000
-    assert len(req.request_id) == 32
+    assert len(req.request_id) == 32 and req.requested_by == "risk@host"
     assert ok(account="zebpay").account == "zebpay-main"  # a venue name, one account of it
+
+
+def kill(**fields):
+    return parse({"kind": "kill", **fields}, SETTINGS)
+
+
+@pytest.mark.parametrize(
+    ("make", "fields", "field"),
+    [
+        # a kill naming one `account` was widened to every account
+        (kill, {"account": "zebpay-main"}, "account"),
+        (ok, {"unknown_field": "x"}, "unknown_field"),
+        (ok, {"order_ids": ["o2"]}, "order_ids"),  # a cancel takes one order_id
+        (ok, {"accounts": ["zebpay-main"]}, "accounts"),
+        (kill, {"order_id": "o1"}, "order_id"),
+        (ok, {"parent_id": "someone-else"}, "parent_id"),  # set by the worker, never by producers
+        # scope selectors this version does not apply: refused, never ignored
+        (kill, {"side": "buy"}, "side"),
+        (kill, {"client_order_id_prefix": "strat-"}, "client_order_id_prefix"),
+        (kill, {"placed_before_ms": 1}, "placed_before_ms"),
+    ],
+)
+def test_a_field_the_kind_does_not_take_is_refused(make, fields, field):
+    with pytest.raises(RequestError) as info:
+        make(**fields)
+    assert info.value.field == field and info.value.code == ErrorCode.INVALID_REQUEST
+
+
+def test_one_request_id_whatever_the_message_holds():
+    """The id is the valid `request_id`, else the intake entry id: never a third one."""
+    for rid in ("", None):
+        assert ok(request_id=rid, _entry_id="1700000000000-0").request_id == "1700000000000-0"
+    assert ok(request_id="r1", _entry_id="1700000000000-0").request_id == "r1"
+    for bad in ("bad id", 12):  # named but invalid: refused, under the entry id
+        with pytest.raises(RequestError):
+            ok(request_id=bad, _entry_id="1700000000000-0")
+    assert known_id({"request_id": "bad id", "_entry_id": "e-1"}) == "e-1"
+
+
+def test_strings_that_cannot_reach_redis_are_refused():
+    with pytest.raises(RequestError) as info:
+        ok(reason="\ud800")
+    assert info.value.field == "reason"
 
 
 @pytest.mark.parametrize(

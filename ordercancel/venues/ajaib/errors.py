@@ -11,6 +11,7 @@ from ordercancel.errors import (
     InvalidRequest,
     PermanentError,
     RateLimited,
+    UnexpectedAnswer,
     VenueError,
     VenueUnavailable,
 )
@@ -20,10 +21,12 @@ ALREADY_CLOSED = "order_already_closed"
 CONFLICT_PAUSE_S = 0.2
 
 
-def error_code(body: Any) -> str:
+def error_code(body: Any, *, strict: bool = False) -> str:
+    """The `error` of the venue's error body; with `strict`, "" for anything else (else the
+    start of whatever came back)."""
     if isinstance(body, Mapping):
         return str(body.get("error") or "")[:200]
-    return str(body)[:200] if body else ""
+    return str(body)[:200] if body and not strict else ""
 
 
 def error_for(status: int, body: Any) -> VenueError:
@@ -42,4 +45,4 @@ def error_for(status: int, body: Any) -> VenueError:
         return RateLimited(f"rate limited: {code or 'too many requests'}", **kw)
     if status >= 500:
         return VenueUnavailable(f"venue error {status}: {code or 'api_error'}", **kw)
-    return VenueError(f"unexpected answer {status}: {code}", **kw)
+    return UnexpectedAnswer(f"unexpected answer {status}: {code}", **kw)

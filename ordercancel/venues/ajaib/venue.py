@@ -13,12 +13,13 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ordercancel.config import AccountConfig, Secret, resolve_secret
-from ordercancel.errors import ConfigError, RequestError, VenueError
+from ordercancel.errors import ConfigError, RequestError, UnexpectedAnswer
 from ordercancel.outcomes import ErrorCode, Status
 from ordercancel.venues.ajaib.auth import ENCODINGS, EcdsaAuth, load_private_key
 from ordercancel.venues.ajaib.errors import ALREADY_CLOSED, error_code, error_for
 from ordercancel.venues.base import (
     BatchReply,
+    Call,
     CancelAllReply,
     CancelReply,
     OrderRef,
@@ -31,11 +32,14 @@ from ordercancel.venues.base import (
 PREFIX = "/coin/internal/v1"
 _ORDER_ID = re.compile(r"^[0-9]{1,19}$")  # int64
 _SYMBOL = re.compile(r"^[A-Z0-9]{1,16}_[A-Z0-9]{1,16}$")
+#: The status words the docs list; any other settles nothing.
 _PHASES = {
     "NEW": Phase.OPEN, "OPEN": Phase.OPEN, "PARTIAL_FILLED": Phase.OPEN,
     "PARTIALLY_FILLED": Phase.OPEN,  # the cancel page's spelling
     "CANCELLED": Phase.CANCELED, "PARTIAL_CANCELLED": Phase.CANCELED,
     "FILLED": Phase.FILLED,
+    "REJECTED": Phase.CLOSED, "EXPIRED": Phase.CLOSED, "EXPIRED_IN_MATCH": Phase.CLOSED,
+    "PARTIALLY_EXPIRED_IN_MATCH": Phase.CLOSED,
 }  # fmt: skip
 
 
@@ -137,106 +141,119 @@ class Ajaib(Venue):
             )
 
     def _call(
-        self, method: str, path: str, timeout: float, *, settles: bool = False, **kw: Any
+        self, method: str, path: str, call: Call, *, settles: bool = False, **kw: Any
     ) -> tuple[int, Any]:
         """A signed call; returns (status, body) for 2xx, and for a settled cancel answer
-        (404, `order_already_closed`) when `settles`."""
+        (the venue's own 404, `order_already_closed`) when `settles`. A 404 without the venue's
+        error body (a gateway, a wrong `base_url`) settles nothing: `UnexpectedAnswer`."""
         if not self._clock_synced:  # sync before the first signed call
             with self._clock_lock:
                 if not self._clock_synced:
-                    self.resync_clock(timeout)
-        resp = self.send(method, PREFIX + path, timeout, auth=self._auth, **kw)
+                    self.resync_clock(call)
+        resp = self.send(method, PREFIX + path, call, auth=self._auth, **kw)
         if resp.status_code in (401, 403):
             # `invalid_client` also means "timestamp out of window": re-sync once and repeat
             # before calling it an auth failure.
-            self.resync_clock(timeout)
-            resp = self.send(method, PREFIX + path, timeout, auth=self._auth, **kw)
+            self.resync_clock(call)
+            resp = self.send(method, PREFIX + path, call, auth=self._auth, **kw)
         body = body_of(resp)
+        if resp.status_code == 404 and not error_code(body, strict=True):
+            raise UnexpectedAnswer(
+                f"{method} {path}: 404 without the venue's error body", http_status=404
+            )
         if resp.ok:
             return resp.status_code, body
         if settles and (resp.status_code == 404 or error_code(body) == ALREADY_CLOSED):
             return resp.status_code, body
         raise error_for(resp.status_code, body)
 
-    def cancel(self, ref: OrderRef, timeout: float) -> CancelReply:
+    def cancel(self, ref: OrderRef, call: Call) -> CancelReply:
         """`DELETE /coin/internal/v1/order?order_id=&symbol=`: 200 `CANCEL_SENT` is only an
-        acknowledgement; the caller confirms by reading the order."""
+        acknowledgement; the caller confirms by reading the order (so does any other 2xx)."""
         params = {"order_id": ref.order_id, "symbol": ref.symbol}
-        status, body = self._call("DELETE", "/order", timeout, settles=True, params=params)
+        status, body = self._call("DELETE", "/order", call, settles=True, params=params)
         return _settled(status, body) or CancelReply(None, status, _field(body, "status"))
 
-    def cancel_many(self, symbol: str, refs: Sequence[OrderRef], timeout: float) -> BatchReply:
+    def cancel_many(self, symbol: str, refs: Sequence[OrderRef], call: Call) -> BatchReply:
         """`DELETE /coin/internal/v1/order/batch`, body `{"order_ids": [...], "symbol": ...}`.
         Not atomic: both `success` and `fail` are read."""
         body = {"order_ids": [int(r.order_id) for r in refs], "symbol": symbol}
-        status, answer = self._call("DELETE", "/order/batch", timeout, json=body)
-        answer = answer if isinstance(answer, Mapping) else {}
-        success = tuple(str(i) for i in answer.get("success") or [])
-        fail = tuple(str(i) for i in answer.get("fail") or [])
+        status, answer = self._call("DELETE", "/order/batch", call, json=body)
+        success, fail = _ids(answer, "batch cancel")
         sent = {r.order_id for r in refs}
         # an id the venue did not mention is treated as refused: it is read back either way
         missing = tuple(sorted(sent - set(success) - set(fail)))
         return BatchReply(accepted=success, refused=fail + missing, http_status=status)
 
-    def cancel_all(self, symbol: str | None, timeout: float) -> CancelAllReply:
+    def cancel_all(self, symbol: str | None, call: Call) -> CancelAllReply:
         """`DELETE /coin/internal/v1/order/open?symbol=`: not atomic, `success` ids are
-        acknowledged (confirmed by listing), `fail` ids are left to the verification."""
+        acknowledged (confirmed by reading back), `fail` ids are left to the verification."""
         if symbol is None:
             raise ValueError("ajaib's cancel-all takes a symbol")
-        status, body = self._call("DELETE", "/order/open", timeout, params={"symbol": symbol})
-        body = body if isinstance(body, Mapping) else {}
-        cancelled = tuple(OrderRef(str(i), symbol) for i in body.get("success") or [])
-        refused = tuple(str(i) for i in body.get("fail") or [])
-        return CancelAllReply(
-            cancelled=cancelled, settled=False, refused=refused, http_status=status
-        )
+        status, body = self._call("DELETE", "/order/open", call, params={"symbol": symbol})
+        success, fail = _ids(body, "cancel-all")
+        cancelled = tuple(OrderRef(i, symbol) for i in success)
+        return CancelAllReply(cancelled=cancelled, settled=False, refused=fail, http_status=status)
 
-    def list_open(self, symbol: str, timeout: float) -> list[OrderRef]:
+    def list_open(self, symbol: str, call: Call) -> list[OrderRef]:
         """`GET /coin/internal/v1/order/open?symbol=&limit=&from_order_id=`: newest first;
-        `from_order_id` is an inclusive cursor, so the next page starts below the last id."""
+        `from_order_id` is an inclusive cursor, so the next page starts below the last id. A
+        page that is not the documented shape makes the listing fail."""
         refs: list[OrderRef] = []
         cursor: int | None = None
         for _ in range(1000):  # a bound on pages, not an expected count
             params: dict[str, Any] = {"symbol": symbol, "limit": 100}
             if cursor is not None:
                 params["from_order_id"] = cursor
-            _, page = self._call("GET", "/order/open", timeout, params=params)
-            rows = page if isinstance(page, list) else []
-            ids = [int(o["order_id"]) for o in rows if isinstance(o, Mapping)]
-            refs += [OrderRef(str(i), symbol) for i in ids]
+            _, page = self._call("GET", "/order/open", call, params=params)
+            if not isinstance(page, list) or not all(
+                isinstance(o, Mapping) and _ORDER_ID.match(str(o.get("order_id"))) for o in page
+            ):
+                raise UnexpectedAnswer("open orders: not a list of orders")
+            ids = [int(o["order_id"]) for o in page]
+            refs += [
+                OrderRef(str(o["order_id"]), symbol)
+                for o in page
+                if _phase(o, str(o["order_id"])) is Phase.OPEN
+            ]
             if len(ids) < 100:
                 break
             cursor = min(ids) - 1
         return refs
 
-    def list_symbols(self, timeout: float) -> list[str]:
+    def list_symbols(self, call: Call) -> list[str]:
         """`GET /coin/internal/v1/public/exchange-info`."""
-        resp = self.send("GET", PREFIX + "/public/exchange-info", timeout)
+        resp = self.send("GET", PREFIX + "/public/exchange-info", call)
+        if not resp.ok:
+            raise error_for(resp.status_code, body_of(resp))
         try:
             return [str(s["symbol"]) for s in resp.json()["symbols"]]
         except (ValueError, KeyError, TypeError):
-            raise VenueError("exchange-info unreadable", http_status=resp.status_code) from None
+            raise UnexpectedAnswer(
+                "exchange-info unreadable", http_status=resp.status_code
+            ) from None
 
-    def get_order(self, ref: OrderRef, timeout: float) -> OrderState:
+    def get_order(self, ref: OrderRef, call: Call) -> OrderState:
         """`GET /coin/internal/v1/order?order_id=&symbol=`."""
         params = {"order_id": ref.order_id, "symbol": ref.symbol}
-        status, body = self._call("GET", "/order", timeout, settles=True, params=params)
+        status, body = self._call("GET", "/order", call, settles=True, params=params)
         if status == 404:
             return OrderState(Phase.NOT_FOUND, 404, "not_found")
-        venue_status = _field(body, "status") or ""
-        return OrderState(_PHASES.get(venue_status.upper(), Phase.CLOSED), status, venue_status)
+        if not isinstance(body, Mapping):
+            raise UnexpectedAnswer("order: not an object", http_status=status)
+        return OrderState(_phase(body, ref.order_id), status, str(body["status"]))
 
-    def resync_clock(self, timeout: float) -> None:
+    def resync_clock(self, call: Call) -> None:
         """`GET /coin/internal/v1/public/time` -> `{"timezone": "UTC", "timestamp": ms}`."""
         sent = time.time() * 1000
-        resp = self.send("GET", PREFIX + "/public/time", timeout)
+        resp = self.send("GET", PREFIX + "/public/time", call)
         received = time.time() * 1000
         if not resp.ok:  # a 5xx or 429 here is retried like any other call
             raise error_for(resp.status_code, body_of(resp))
         try:
             server_ms = int(resp.json()["timestamp"])
         except (ValueError, KeyError, TypeError):
-            raise VenueError("server time unreadable", http_status=resp.status_code) from None
+            raise UnexpectedAnswer("server time unreadable", http_status=resp.status_code) from None
         self.clock_offset_ms = int(server_ms - (sent + received) / 2)
         self._clock_synced = True
 
@@ -252,3 +269,23 @@ def _settled(status: int, body: Any) -> CancelReply | None:
     if error_code(body) == ALREADY_CLOSED:
         return CancelReply(Status.ALREADY_CLOSED, status, ALREADY_CLOSED)
     return None
+
+
+def _phase(order: Mapping[str, Any], order_id: str) -> Phase:
+    """An order's phase from its documented status word; anything else settles nothing."""
+    word = order.get("status")
+    phase = _PHASES.get(word.upper()) if isinstance(word, str) else None
+    if phase is None:
+        raise UnexpectedAnswer(f"order {order_id}: undocumented status {str(word)[:40]!r}")
+    if str(order.get("order_id", order_id)) != order_id:
+        raise UnexpectedAnswer(f"asked for order {order_id}, got another")
+    return phase
+
+
+def _ids(body: Any, what: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The `success` and `fail` id lists of a batch or cancel-all answer."""
+    lists = [body.get(k) if isinstance(body, Mapping) else None for k in ("success", "fail")]
+    if not all(isinstance(ids, list) for ids in lists):
+        raise UnexpectedAnswer(f"{what}: answer without `success` and `fail` lists")
+    success, fail = (tuple(str(i) for i in ids or []) for ids in lists)
+    return success, fail

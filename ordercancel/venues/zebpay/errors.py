@@ -11,6 +11,7 @@ from ordercancel.errors import (
     ClockSkew,
     InvalidRequest,
     RateLimited,
+    UnexpectedAnswer,
     VenueError,
     VenueUnavailable,
 )
@@ -45,7 +46,7 @@ def error_for(status: int, body: Any, headers: Mapping[str, str]) -> VenueError:
         return RateLimited(f"rate limited: {text}", retry_after=retry_after(headers), **kw)
     if status >= 500:
         return VenueUnavailable(f"venue error {status}: {text}", **kw)
-    return VenueError(f"unexpected answer {status}: {text}", **kw)
+    return UnexpectedAnswer(f"unexpected answer {status}: {text}", **kw)
 
 
 def retry_after(headers: Mapping[str, str]) -> float:

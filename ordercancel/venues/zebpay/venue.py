@@ -11,9 +11,10 @@ from typing import Any
 import requests
 
 from ordercancel.config import Secret, resolve_secret
-from ordercancel.errors import ConfigError, InvalidRequest, RequestError, VenueError
+from ordercancel.errors import ConfigError, InvalidRequest, RequestError, UnexpectedAnswer
 from ordercancel.outcomes import ErrorCode, Status
 from ordercancel.venues.base import (
+    Call,
     CancelAllReply,
     CancelReply,
     OrderRef,
@@ -27,12 +28,11 @@ from ordercancel.venues.zebpay.errors import description, error_for
 
 _CLIENT_ORDER_ID = re.compile(r"^[\x21-\x7e]{1,64}$")  # printable ASCII, no spaces
 _SYMBOL = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+#: The status words the reference documents; any other settles nothing.
 _PHASES = {
     "new": Phase.OPEN,
-    "open": Phase.OPEN,
     "partially_filled": Phase.OPEN,
     "canceled": Phase.CANCELED,
-    "cancelled": Phase.CANCELED,
     "filled": Phase.FILLED,
 }
 
@@ -124,96 +124,141 @@ class ZebPay(Venue):
             )
 
     def _call(
-        self, method: str, path: str, timeout: float, *, ok: tuple[int, ...] = (), **kw: Any
+        self, method: str, path: str, call: Call, *, missing_ok: bool = False, **kw: Any
     ) -> tuple[int, Any]:
-        """Send a signed call; return (status, envelope data) for 2xx or a status in `ok`."""
-        resp = self.send(method, path, timeout, auth=self._auth, headers=self._headers, **kw)
+        """Send a signed call; return (status, envelope `data`) for a 2xx, or (404, None) for
+        the venue's own "not found" when `missing_ok`. A 2xx or 404 without the venue's
+        envelope (a gateway, a wrong `base_url`) settles nothing: `UnexpectedAnswer`."""
+        resp = self.send(method, path, call, auth=self._auth, headers=self._headers, **kw)
         body = body_of(resp)
-        if resp.ok or resp.status_code in ok:
-            data = body.get("data") if isinstance(body, Mapping) else None
-            return resp.status_code, data
-        raise error_for(resp.status_code, body, resp.headers)
+        status = resp.status_code
+        if resp.ok or status == 404:
+            if not _is_envelope(body):
+                raise UnexpectedAnswer(
+                    f"{method} {path}: {status} without the venue's envelope: "
+                    f"{description(body) or 'empty body'}",
+                    http_status=status,
+                )
+            if resp.ok:
+                return status, body["data"]
+            if missing_ok:
+                return status, None
+        raise error_for(status, body, resp.headers)
 
-    def cancel(self, ref: OrderRef, timeout: float) -> CancelReply:
+    def cancel(self, ref: OrderRef, call: Call) -> CancelReply:
         """`DELETE /api/v1/trade/order` (body `clientOrderId`, optional `symbol`)."""
         body: dict[str, Any] = {"clientOrderId": ref.order_id}
         if ref.symbol:
             body["symbol"] = ref.symbol
         try:
             status, data = self._call(
-                "DELETE", "/api/v1/trade/order", timeout, ok=(404,), json=body
+                "DELETE", "/api/v1/trade/order", call, missing_ok=True, json=body
             )
         except InvalidRequest:
             # The venue does not document its answer for an order that is no longer open;
             # reading the order back tells a closed order from a truly bad request.
-            state = self.get_order(ref, timeout)
+            state = self.get_order(ref, call)
             if state.phase is Phase.OPEN:
                 raise
             assert state.phase.final_status is not None
             return CancelReply(state.phase.final_status, state.http_status, state.venue_status)
-        if status == 404:
-            return CancelReply(Status.NOT_FOUND, 404, "not found")
+        if data is None:
+            return CancelReply(Status.NOT_FOUND, status, "not found")
         venue_status = str(data.get("status", "")) if isinstance(data, Mapping) else ""
-        if venue_status.lower() == "canceled":
+        if venue_status == "canceled" and data.get("clientOrderId") == ref.order_id:
             return CancelReply(Status.CANCELED, status, venue_status)
-        return CancelReply(None, status, venue_status or None)  # unclear: read it back
+        # an answer the docs do not describe: the venue took the call, read the order back
+        return CancelReply(None, status, venue_status[:100] or None)
 
-    def get_order(self, ref: OrderRef, timeout: float) -> OrderState:
+    def get_order(self, ref: OrderRef, call: Call) -> OrderState:
         """`GET /api/v1/trade/order?id=<clientOrderId>`."""
         status, data = self._call(
-            "GET", "/api/v1/trade/order", timeout, ok=(404,), params={"id": ref.order_id}
+            "GET", "/api/v1/trade/order", call, missing_ok=True, params={"id": ref.order_id}
         )
-        if status == 404 or not isinstance(data, Mapping):
+        if data is None:
             return OrderState(Phase.NOT_FOUND, status, "not found")
-        venue_status = str(data.get("status", "")).lower()
-        return OrderState(_PHASES.get(venue_status, Phase.CLOSED), status, venue_status)
+        return OrderState(_phase(data, ref.order_id), status, str(data["status"]))
 
-    def cancel_all(self, symbol: str | None, timeout: float) -> CancelAllReply:
+    def cancel_all(self, symbol: str | None, call: Call) -> CancelAllReply:
         """`DELETE /api/v1/trade/order/all`: every open order of the account; answers the
-        cancelled orders (`[]` when none was open)."""
+        cancelled orders (`[]` when none was open). Only items that say `canceled` count."""
         if symbol is not None:
             raise ValueError("zebpay's cancel-all is account-wide")
-        status, data = self._call("DELETE", "/api/v1/trade/order/all", timeout, json={})
-        items = data if isinstance(data, list) else []
+        status, data = self._call("DELETE", "/api/v1/trade/order/all", call, json={})
+        if not isinstance(data, list):
+            raise UnexpectedAnswer("cancel-all answered without a list", http_status=status)
         refs = tuple(
             OrderRef(str(o["clientOrderId"]), str(o.get("symbol") or "") or None)
-            for o in items
-            if isinstance(o, Mapping) and o.get("clientOrderId")
+            for o in data
+            if isinstance(o, Mapping) and o.get("clientOrderId") and o.get("status") == "canceled"
         )
         return CancelAllReply(cancelled=refs, settled=True, http_status=status)
 
-    def list_open(self, symbol: str, timeout: float) -> list[OrderRef]:
+    def list_open(self, symbol: str, call: Call) -> list[OrderRef]:
         """`GET /api/v1/trade/order/open-orders?symbol=&limit=&since=`, following
-        `nextTimestamp`."""
+        `nextTimestamp`. A page that is not the documented shape makes the listing fail."""
         refs: list[OrderRef] = []
         since: int | None = None
         for _ in range(1000):  # a bound on pages, not an expected count
             params: dict[str, Any] = {"symbol": symbol, "limit": 500}
             if since is not None:
                 params["since"] = since
-            _, data = self._call("GET", "/api/v1/trade/order/open-orders", timeout, params=params)
-            data = data if isinstance(data, Mapping) else {}
-            refs += [
-                OrderRef(str(o["clientOrderId"]), symbol)
-                for o in data.get("items") or []
-                if isinstance(o, Mapping) and o.get("clientOrderId")
-            ]
+            _, data = self._call("GET", "/api/v1/trade/order/open-orders", call, params=params)
+            items = data.get("items") if isinstance(data, Mapping) else None
+            if not isinstance(items, list):
+                raise UnexpectedAnswer("open-orders answered without `items`")
+            for o in items:
+                if not isinstance(o, Mapping) or not o.get("clientOrderId"):
+                    raise UnexpectedAnswer("open-orders listed an order without clientOrderId")
+                if _phase(o, str(o["clientOrderId"])) is Phase.OPEN:
+                    refs.append(OrderRef(str(o["clientOrderId"]), symbol))
             since = data.get("nextTimestamp")
             if not since:
                 break
         return refs
 
-    def resync_clock(self, timeout: float) -> None:
+    def list_symbols(self, call: Call) -> list[str]:
+        """`GET /api/v1/exchange/pairs` (public): every pair, active or not (an inactive pair
+        may still hold open orders)."""
+        resp = self.send("GET", "/api/v1/exchange/pairs", call, headers=self._headers)
+        if not resp.ok:
+            raise error_for(resp.status_code, body_of(resp), resp.headers)
+        body = body_of(resp)
+        data = body.get("data") if isinstance(body, Mapping) else None
+        pairs = data.get("pairs") if isinstance(data, Mapping) else None
+        if not isinstance(pairs, list) or not all(
+            isinstance(p, Mapping) and isinstance(p.get("pair"), str) for p in pairs
+        ):
+            raise UnexpectedAnswer("exchange pairs unreadable", http_status=resp.status_code)
+        return [str(p["pair"]) for p in pairs]
+
+    def resync_clock(self, call: Call) -> None:
         """`GET /api/v1/system/time` (public): offset = server time - local midpoint."""
         sent = time.time() * 1000
-        resp = self.send("GET", "/api/v1/system/time", timeout, headers=self._headers)
+        resp = self.send("GET", "/api/v1/system/time", call, headers=self._headers)
         received = time.time() * 1000
         if not resp.ok:  # a 5xx or 429 here is retried like any other call
             raise error_for(resp.status_code, body_of(resp), resp.headers)
         try:
             server_ms = int(resp.json()["data"]["timestamp"])
         except (ValueError, KeyError, TypeError):
-            raise VenueError(
+            raise UnexpectedAnswer(
                 f"server time unreadable: {description(resp.text)}", http_status=resp.status_code
             ) from None
         self.clock_offset_ms = int(server_ms - (sent + received) / 2)
+
+
+def _is_envelope(body: Any) -> bool:
+    """The venue's answer envelope, success and error alike."""
+    return isinstance(body, Mapping) and "statusCode" in body and "data" in body
+
+
+def _phase(order: Mapping[str, Any], order_id: str) -> Phase:
+    """An order's phase from its documented status word; anything else settles nothing."""
+    word = order.get("status")
+    phase = _PHASES.get(word) if isinstance(word, str) else None
+    if phase is None:
+        raise UnexpectedAnswer(f"order {order_id[:64]}: undocumented status {str(word)[:40]!r}")
+    if order.get("clientOrderId", order_id) != order_id:
+        raise UnexpectedAnswer(f"asked for order {order_id[:64]}, got another")
+    return phase
