@@ -7,7 +7,10 @@ which worker node *owns* it, and `finish.lua` removes both. Every node runs a `H
 each `BEAT_S` it renews its lease (`lease_s`), and in the same script (`lua/beat.lua`) it takes
 the requests whose owner's lease ran out, and those that nobody owns long after they were sent
 while the queues are empty, and sends them again. The request path runs each once: a request
-a live node runs is dropped as a duplicate, a finished one is done, a begun one is re-run.
+a live node runs is dropped as a duplicate, a finished one is done, a begun one is re-run
+(reading the order back first). A request begun once is never `expired`: its node may have
+sent the cancel before it died. Leases are fenced (`lease.py`): a node whose requests were
+taken over neither calls a venue for them nor publishes their finals.
 """
 
 from __future__ import annotations
