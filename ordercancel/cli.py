@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -51,9 +52,17 @@ def _exit_for(event: Event) -> int:
 
 
 def _client(settings: Settings) -> Client:
+    """A client whose requests say who asked: `user@host`."""
+    import getpass
+    import socket
+
     from ordercancel.client import Client
 
-    return Client(settings)
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container)
+        user = str(os.getuid())
+    return Client(settings, requested_by=f"{user}@{socket.gethostname()}"[:128])
 
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:

@@ -40,8 +40,11 @@ class Ticket:
 class Client:
     """Submits requests to the workers through Redis and reads their outcomes."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, requested_by: str | None = None):
+        """`requested_by`: who asks (CONTRACT §4), put on every request this client sends that
+        names no one."""
         self.settings = settings
+        self.requested_by = requested_by
         self.keys = Keys(settings.prefix)
         self.store = Store.from_settings(settings)
         self._celery = make_celery(settings)
@@ -55,6 +58,8 @@ class Client:
         """Send one request (CONTRACT §4). Validation happens in the worker: an invalid request
         still gets its final event (`rejected`), like one from any other producer."""
         message = {k: v for k, v in request.items() if v is not None}
+        if self.requested_by:
+            message.setdefault("requested_by", self.requested_by)
         message.setdefault("request_id", new_request_id())
         message["received_ms"] = now_ms()
         rid = enqueue(self._celery, self.store, message, self.settings.default_deadline_ms)

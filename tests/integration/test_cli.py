@@ -1,6 +1,7 @@
 """The `ordercancel` command as a user runs it: a subprocess against the running stack."""
 
 import json
+import socket
 import subprocess
 import sys
 
@@ -31,6 +32,7 @@ def test_cancel_json_and_exit_codes(stack, admin):
     assert out.returncode == 1
     event = json.loads(out.stdout)
     assert (event["status"], event["error_code"]) == ("failed", "auth")
+    assert event["requested_by"].endswith(f"@{socket.gethostname()}")  # who asked: user@host
     # not_found counts as success: the order is not open
     assert run(stack, "cancel", "zebpay-main", "nope", "--wait", "10").returncode == 0
 
