@@ -294,7 +294,7 @@ def parser() -> argparse.ArgumentParser:
     )
     drill.add_argument("--short", action="store_true", help="the short form the tests run")
     drill.add_argument(
-        "--seeds", type=int, metavar="N", help="truth: run N seeds (default 200; --short: 4)"
+        "--seeds", type=int, metavar="N", help="truth: run N seeds (default 200; --short: 5)"
     )
     drill.add_argument(
         "--seed", type=int, metavar="S", help="truth: run seed S (with --seeds: S..S+N-1)"

@@ -161,6 +161,7 @@ def make_plan(
     plan = Plan(seed, faults(rng, seed, accounts), orders, requests, prefills, fills)
     if crash and seed % 10 == CRASH:
         plan.sigkill_ms = rng.uniform(50, last_send + 200)
+        plan.faults["latency_ms"] = 50.0  # calls in flight when the worker dies
     if outage and seed % 10 == OUTAGE:
         plan.outage = (last_send + rng.uniform(50, 300), rng.uniform(2.5, 4.0))
     return plan

@@ -548,23 +548,33 @@ class _Checker:
     # -- calls -------------------------------------------------------------------------------
 
     def _calls_after_finals(self) -> None:
-        """Each late call is reported once, against the deepest request whose final it follows."""
+        """Each late call counts once, against the deepest request whose final it follows; one
+        contradiction per request, naming the first late call."""
+        late: dict[str, list[Call]] = {}
         for call in self.book.calls:
             if not call.request_id:
                 continue
             prefixes = _prefixes(call.request_id)
-            retired = next((p for p in prefixes if p in self.retired), None)
-            if retired is not None:
-                why = f"a call for a request of an earlier run: {call.story(call.t_ms)}"
-                self.verdict.add("call_after_final", retired, why)
-                continue
-            for rid in reversed(prefixes):
+            owner = next((p for p in prefixes if p in self.retired), None)
+            for rid in reversed(prefixes if owner is None else []):
                 final = self.finals.get(rid)
                 if final is not None and call.t_ms > self._ts(final) + CALL_SLACK_MS:
-                    ts = self._ts(final)
-                    why = f"{final.get('status')} final, then call {call.story(ts)} (ms after it)"
-                    self.verdict.add("call_after_final", rid, why)
+                    owner = rid
                     break
+            if owner is not None:
+                late.setdefault(owner, []).append(call)
+        for rid, calls in late.items():
+            final = self.finals.get(rid)
+            if final is None:
+                first = calls[0].story(calls[0].t_ms)
+                why = f"{len(calls)} call(s) for a request of an earlier run: {first}"
+            else:
+                first = calls[0].story(self._ts(final))
+                why = (
+                    f"{len(calls)} venue call(s) after its {final.get('status')} final, "
+                    f"the first {first} (ms after the final)"
+                )
+            self.verdict.add("call_after_final", rid, why)
 
     def _overreach(self) -> None:
         """Every order cancelled by a call of a request is in the request's scope."""
@@ -573,14 +583,17 @@ class _Checker:
                 if c.status not in CANCELLED or not c.request_id:
                     continue
                 root = self._root(c.request_id)
-                if root is None or not root.kind:
+                if root is None:
                     continue
                 if not self._root_scope(root).holds(order):
                     story = order.story(root.received_ms)
-                    why = f"{root.kind} cancelled an order outside its scope: {story}"
+                    what = root.kind or "an unreadable intake entry"
+                    why = f"{what} cancelled an order outside its scope: {story}"
                     self.verdict.add("overreach", root.request_id, why)
 
     def _root_scope(self, s: Sent) -> Scope:
+        if not s.kind:
+            return Scope(frozenset())  # no request: nothing
         if s.kind == "cancel":
             return Scope(frozenset({s.account}), order_ids=frozenset({s.order_id or ""}))
         if s.kind == "cancel_batch":

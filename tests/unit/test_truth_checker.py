@@ -271,6 +271,14 @@ def test_a_request_cancels_only_what_it_names():
     assert found([ca], [f], wider) == {"overreach": 1}
 
 
+def test_an_entry_that_is_no_request_cancels_nothing():
+    entry = Sent("1700000000000-0", intake=True, received_ms=T0)
+    rejected = final("1700000000000-0", "rejected", 5, kind="kill", error_code="invalid_request")
+    assert found([entry], [rejected], [order("o1")]) == {}
+    widened = [order("o1", (3, "canceled", "1700000000000-0:zebpay-main"))]
+    assert found([entry], [rejected], widened) == {"overreach": 1}
+
+
 def test_an_account_wide_cancel_all_stays_inside_the_configured_symbols():
     ca = Sent("c", "cancel_all", T0, account="ajaib-main")
     orders = [order("a1", (10, "CANCELLED", "c"), account="ajaib-main", symbol="SOL_USDT")]
@@ -286,8 +294,8 @@ def test_no_call_after_the_final():
     orders = [order("o1", (10, "canceled", "r1"))]
     f = final("r1", "canceled", 20, order_id="o1")
     assert found([cancel()], [f], orders, [call(1, 9, "r1"), call(2, 21, "r1")]) == {}
-    late = [call(1, 9, "r1"), call(2, 40, "r1")]
-    assert found([cancel()], [f], orders, late) == {"call_after_final": 1}
+    late = [call(1, 9, "r1"), call(2, 40, "r1"), call(3, 50, "r1", "zebpay.get_order")]
+    assert found([cancel()], [f], orders, late) == {"call_after_final": 1}  # one per request
     # one late call of a kill's grandchild is reported once, against the deepest final before it
     finals = [
         final("k:zebpay-main:o1", "canceled", 12, order_id="o1"),
