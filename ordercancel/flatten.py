@@ -38,8 +38,8 @@ DETAIL_IDS = 50
 
 
 class Flatten:
-    def __init__(self, job: Job):
-        self.job, self.venue = job, job.venue
+    def __init__(self, job: Job, *, bulk: bool = True):
+        self.job, self.venue, self.bulk = job, job.venue, bulk
         self.closed: dict[str, Outcome] = {}
         self.acked: dict[str, tuple[OrderRef, float]] = {}  # cancel sent, outcome pending
         self.refused: dict[str, VenueError] = {}  # the venue will not cancel these
@@ -57,7 +57,8 @@ class Flatten:
                     error_code=ErrorCode.INVALID_REQUEST.value,
                     error="no symbol in scope: configure the account's `symbols` to prove it flat",
                 )
-            self._bulk()
+            if self.bulk:
+                self._bulk()
             left, rounds = self._verify()
         except PermanentError as exc:
             self._publish()
@@ -159,32 +160,22 @@ class Flatten:
                 return left, rounds
             time.sleep(wait)
 
-    def _read_back(self, refs: list[OrderRef]) -> None:
-        """Orders whose cancel was acknowledged and which left the open listing: cancelled, or
-        filled first? Read each back; `unknown` when the venue will not say."""
+    def _read_back(self, refs: list[OrderRef], *, ours: bool | None = True) -> None:
+        """Orders whose cancel was acknowledged and which left the open listing (`ours`), or
+        which a cancel found closed after an attempt that went unanswered (`ours` None):
+        cancelled, or filled first? Read each back; `unknown` when the venue will not say."""
         if not refs:
             return
 
         def read(ref: OrderRef) -> Any:
-            child = self._child(ref)
-            return child.call(lambda c: self.venue.get_order(ref, c))
+            return self._child(ref).call(lambda c: self.venue.get_order(ref, c))
 
         for ref, state in zip(refs, self._parallel(read, refs), strict=True):
             if isinstance(state, VenueError):
-                self._close(
-                    ref,
-                    Outcome(
-                        Status.UNKNOWN,
-                        state.code.value,
-                        f"left the open listing after its cancel was acknowledged; read-back "
-                        f"failed: {state}",
-                    ),
-                )
-            elif (status := state.phase.final_status) is not None:
-                outcome = Outcome(
-                    status, http_status=state.http_status, venue_status=state.venue_status
-                )
-                self._close(ref, outcome)
+                why = f"closed at the venue, but not read back: {state}"
+                self._close(ref, Outcome(Status.UNKNOWN, state.code.value, why))
+            elif state.phase.final_status is not None:
+                self._close(ref, self._child(ref).closed(state, ours=ours))
 
     def _list(self) -> list[OrderRef] | None:
         results = self._parallel(
@@ -207,8 +198,16 @@ class Flatten:
         venue = self.venue
         replies = self._parallel(lambda r: self._child(r).call(lambda c: venue.cancel(r, c)), refs)
         now = time.monotonic()
+        mine: list[OrderRef] = []  # found closed after a cancel of ours was acknowledged
+        unsure: list[OrderRef] = []  # found closed after an attempt of ours went unanswered
         for ref, reply in zip(refs, replies, strict=True):
-            if isinstance(reply, CancelReply) and reply.status is not None:
+            if (
+                isinstance(reply, CancelReply)
+                and reply.status is Status.ALREADY_CLOSED
+                and (ref.order_id in self.acked or self._child(ref).may_have_acted)
+            ):
+                (mine if ref.order_id in self.acked else unsure).append(ref)
+            elif isinstance(reply, CancelReply) and reply.status is not None:
                 self._close(
                     ref,
                     Outcome(
@@ -220,6 +219,8 @@ class Flatten:
             elif isinstance(reply, PermanentError):
                 self.refused[ref.order_id] = reply  # this order only; not sent again
             # other errors: the next listing tells
+        self._read_back(mine)
+        self._read_back(unsure, ours=None)
 
     def _child(self, ref: OrderRef) -> Job:
         child = self.jobs.get(ref.order_id)
@@ -257,6 +258,7 @@ class Flatten:
         return [f.result() for f in futures]
 
 
-def cancel_all_flow(job: Job, *, rerun: bool = False) -> Outcome:
-    """A re-run is one more run: a cancel-all lists before it decides anything."""
-    return Flatten(job).run()
+def cancel_all_flow(job: Job, *, bulk: bool = True) -> Outcome:
+    """A re-run is one more run: a cancel-all lists before it decides anything. Without
+    `bulk`, the venue's cancel-all is not called (a kill that let another go first)."""
+    return Flatten(job, bulk=bulk).run()

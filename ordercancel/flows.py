@@ -20,14 +20,14 @@ from ordercancel.store import ABANDON
 from ordercancel.venues import OrderRef
 
 
-def cancel_flow(job: Job, *, rerun: bool = False) -> Outcome:
+def cancel_flow(job: Job) -> Outcome:
     """One order: cancel, then settle anything the venue's answer left open by reading it back.
 
     A re-run (its first run's node died or lost its lease, perhaps after sending the cancel)
     reads the order back first: a cancel of its own may already have closed it."""
     ref = OrderRef(job.req.order_id or "", job.req.symbol)
     job.venue.check_order_ref(ref)
-    if rerun:
+    if job.rerun:
         try:
             state = job.call(lambda c: job.venue.get_order(ref, c), reserve=job.readback_reserve)
         except PermanentError as exc:
@@ -35,11 +35,7 @@ def cancel_flow(job: Job, *, rerun: bool = False) -> Outcome:
         except VenueError:
             state = None  # unread: the cancel below, and its read-back, settle it
         if state is not None and state.phase.final_status is not None:
-            return job.outcome(
-                state.phase.final_status,
-                http_status=state.http_status,
-                venue_status=state.venue_status,
-            )
+            return job.closed(state, ours=None)
     try:
         reply = job.call(lambda c: job.venue.cancel(ref, c), reserve=job.readback_reserve)
     except RetryableError as exc:
@@ -51,7 +47,7 @@ def cancel_flow(job: Job, *, rerun: bool = False) -> Outcome:
             EventType.ACKNOWLEDGED, http_status=reply.http_status, venue_status=reply.venue_status
         )
         return settle(job, ref, acknowledged=True)
-    if reply.status is Status.ALREADY_CLOSED and job.tally.last_error is not None:
+    if reply.status is Status.ALREADY_CLOSED and job.may_have_acted:
         return settle(job, ref)  # closed, perhaps by our own unanswered attempt: read it back
     assert reply.status is not None
     return job.outcome(reply.status, http_status=reply.http_status, venue_status=reply.venue_status)
@@ -67,9 +63,9 @@ def settle(
     Anything not settled by the deadline is `unknown`: the order may still be open.
     """
     cause = cause or job.tally.last_error
-    if job.calls == 0 and isinstance(cause, BudgetExhausted):
+    if job.calls == 0 and not job.rerun and isinstance(cause, BudgetExhausted):
         return job.failed(cause)  # nothing was ever sent: the order is untouched
-    if job.calls == 0 and isinstance(cause, NotSent):
+    if job.calls == 0 and not job.rerun and isinstance(cause, NotSent):
         return job.outcome(
             Status.EXPIRED,
             error_code=ErrorCode.DEADLINE_EXCEEDED.value,
@@ -84,11 +80,8 @@ def settle(
         except VenueError as exc:
             err = cause or exc
             return job.failed(err, Status.UNKNOWN, f"not settled: {err}; read-back failed: {exc}")
-        status = state.phase.final_status
-        if status is not None:
-            return job.outcome(
-                status, http_status=state.http_status, venue_status=state.venue_status
-            )
+        if state.phase.final_status is not None:
+            return job.closed(state, ours=True if acknowledged else None)
         if not acknowledged:
             assert cause is not None
             still_open = f"the order is still open after: {cause}"
@@ -112,13 +105,12 @@ def recheck(job: Job, ref: OrderRef) -> Outcome:
         state = job.call(lambda c: job.venue.get_order(ref, c), reserve=job.readback_reserve)
     except VenueError:
         return cancel_flow(job)
-    status = state.phase.final_status
-    if status is None:
+    if state.phase.final_status is None:
         return cancel_flow(job)
-    return job.outcome(status, http_status=state.http_status, venue_status=state.venue_status)
+    return job.closed(state, ours=None if job.may_have_acted else False)
 
 
-def batch_flow(job: Job, *, rerun: bool = False) -> Outcome:
+def batch_flow(job: Job) -> Outcome:
     """Several orders of one symbol: the venue's batch cancel in chunks (or one cancel per order
     where there is none), then every order settled and given its own final event. A re-run
     settles each order not yet final one by one, reading it back first."""
@@ -138,8 +130,8 @@ def batch_flow(job: Job, *, rerun: bool = False) -> Outcome:
             work.append((child, _const(Outcome(Status.REJECTED, exc.code, str(exc)))))
             continue
         pending.append(child)
-    if rerun or not venue.max_batch:
-        work += [(c, _bind(cancel_flow, c, rerun=rerun)) for c in pending]
+    if job.rerun or not venue.max_batch:
+        work += [(c, _bind(cancel_flow, c)) for c in pending]
         pending = []
     for chunk in _chunks(pending, venue.max_batch):
         work += _send_batch(job, chunk)
@@ -217,7 +209,7 @@ def _bind(fn: Callable[..., Outcome], *args: object, **kw: object) -> Callable[[
     return lambda: fn(*args, **kw)
 
 
-FLOWS: dict[Kind, Callable[..., Outcome]] = {
+FLOWS: dict[Kind, Callable[[Job], Outcome]] = {
     Kind.CANCEL: cancel_flow,
     Kind.CANCEL_BATCH: batch_flow,
     Kind.CANCEL_ALL: cancel_all_flow,

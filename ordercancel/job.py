@@ -15,10 +15,13 @@ from ordercancel.outcomes import EventType, Kind, Status
 from ordercancel.request import Request
 from ordercancel.retry import FINISH_S, MIN_CALL_S, Deadline, Tally, call_with_retry
 from ordercancel.runtime import Runtime
-from ordercancel.venues import Venue
+from ordercancel.venues import OrderState, Venue
 from ordercancel.venues.base import Call
 
 T = TypeVar("T")
+#: `detail.cancelled_by` of a `canceled` that may be another's cancel: an attempt of this
+#: request went unanswered (or an earlier run of it died) before the venue showed it cancelled.
+UNSURE = "unsure"
 
 
 class Job:
@@ -34,6 +37,7 @@ class Job:
         *,
         node: str,
         urgent: bool = False,
+        rerun: bool = False,
         parent: Job | None = None,
     ):
         self.req, self.rt, self.venue, self.deadline = req, rt, venue, deadline
@@ -41,6 +45,8 @@ class Job:
         #: a kill's work: may use the whole rate budget
         self.urgent = urgent
         self.tally = Tally()
+        #: an earlier run of this request (or of its parent) may have sent venue calls
+        self.rerun = rerun
         self.parent = parent
         self._sent = 0  # venue HTTP calls made for this request, on any thread
         self._lock = threading.Lock()
@@ -60,7 +66,14 @@ class Job:
             parent_id=self.req.request_id,
         )
         return Job(
-            req, self.rt, self.venue, self.deadline, node=self.node, urgent=self.urgent, parent=self
+            req,
+            self.rt,
+            self.venue,
+            self.deadline,
+            node=self.node,
+            urgent=self.urgent,
+            rerun=self.rerun,
+            parent=self,
         )
 
     @property
@@ -102,6 +115,17 @@ class Job:
             job = job.parent
 
     @property
+    def may_have_acted(self) -> bool:
+        """Whether a venue call of this request (or its parent) may have acted unseen: an
+        earlier run, or a call left unsettled (no answer, an error that proves nothing)."""
+        job: Job | None = self
+        while job is not None:
+            if job.rerun or job.tally.last_error is not None:
+                return True
+            job = job.parent
+        return False
+
+    @property
     def calls(self) -> int:
         """Venue HTTP calls made for this request so far, on any thread (`attempts`)."""
         return self._sent
@@ -122,6 +146,22 @@ class Job:
 
     def outcome(self, status: Status, **kw: Any) -> Outcome:
         return Outcome(status, attempts=self.calls, **kw)
+
+    def closed(self, state: OrderState, *, ours: bool | None) -> Outcome:
+        """The outcome of an order read back terminal. `ours`: whether a cancel of this request
+        closed it (True: the venue took ours while it was open; False: the venue refused ours
+        as not open; None: cannot tell, an attempt went unanswered). A cancelled order is
+        `canceled` only when it may be ours, else `already_closed` (closed before the cancel)."""
+        status = state.phase.final_status
+        assert status is not None
+        detail: dict[str, str] = {}
+        if status is Status.CANCELED and ours is False:
+            status = Status.ALREADY_CLOSED
+        elif status is Status.CANCELED and ours is None:
+            detail["cancelled_by"] = UNSURE
+        return self.outcome(
+            status, http_status=state.http_status, venue_status=state.venue_status, detail=detail
+        )
 
     def failed(
         self, exc: VenueError, status: Status = Status.FAILED, error: str | None = None

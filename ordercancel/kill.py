@@ -1,7 +1,8 @@
 """`kill`: the risk engine's kill switch.
 
 1. raise the halt flag at once (`Client.halted()`), so order-placing components stop;
-2. join a kill already running over the same accounts, or claim the run;
+2. claim the run; a kill already running over a scope that holds this one's is let finish
+   first (its cancel-alls go out once), then this kill verifies its own scope;
 3. `cancel_all` on every configured account (or the listed ones) in parallel, account-wide,
    each verified flat and published as a child `final` (`parent_id` = the kill);
 4. one final for the kill: `completed` when every account is flat, `partial`, or `failed`.
@@ -26,7 +27,9 @@ from ordercancel.runtime import Runtime
 from ordercancel.store import ABANDON
 
 
-def kill_flow(req: Request, rt: Runtime, deadline: Deadline, node: str) -> Outcome:
+def kill_flow(
+    req: Request, rt: Runtime, deadline: Deadline, node: str, *, rerun: bool = False
+) -> Outcome:
     accounts = req.accounts or tuple(sorted(rt.settings.accounts))
     rt.store.set_halt(
         {
@@ -38,26 +41,54 @@ def kill_flow(req: Request, rt: Runtime, deadline: Deadline, node: str) -> Outco
             "requested_by": req.requested_by,
         }
     )
-    claim = json.dumps({"request_id": req.request_id, "accounts": list(accounts)})
+    claim = json.dumps(
+        {"request_id": req.request_id, "accounts": list(accounts), "symbols": list(req.symbols)}
+    )
     running = rt.store.claim_kill(claim, ttl_ms=max(1000, int(deadline.remaining() * 1000) + 5000))
+    joined = None
     if running is not None:
         first = json.loads(running)
-        if first["request_id"] != req.request_id and set(first["accounts"]) >= set(accounts):
-            return _join(first["request_id"], rt, deadline)
+        if first["request_id"] != req.request_id and _covers(first, accounts, req.symbols):
+            joined = first["request_id"]
+            _wait_for(joined, rt, deadline)
+    # a re-run keeps the accounts an earlier run already published: no call after their final
+    ids = {account: f"{req.request_id}:{account}" for account in accounts}
+    earlier = rt.store.finals(list(ids.values())) if rerun else {}
     try:
         futures: dict[str, Future[Outcome]] = {
-            account: rt.accounts_pool.submit(_flatten_account, req, account, rt, deadline, node)
+            account: rt.accounts_pool.submit(
+                _flatten_account, req, account, rt, deadline, node, bulk=not joined, rerun=rerun
+            )
             for account in accounts
+            if not earlier.get(ids[account])
         }
-        outcomes = {account: future.result() for account, future in futures.items()}
+        outcomes = {
+            account: Outcome.from_event(event) if (event := earlier.get(ids[account])) else
+            futures[account].result()
+            for account in accounts
+        }  # fmt: skip
     finally:
         if running is None:
             rt.store.release_kill(claim)
-    return _aggregate(outcomes)
+    outcome = _aggregate(outcomes)
+    return replace(outcome, detail={**outcome.detail, "joined": joined}) if joined else outcome
+
+
+def _covers(first: dict[str, Any], accounts: tuple[str, ...], symbols: tuple[str, ...]) -> bool:
+    """Whether a running kill's scope holds this one's."""
+    wider = not first.get("symbols") or (bool(symbols) and set(first["symbols"]) >= set(symbols))
+    return set(first["accounts"]) >= set(accounts) and wider
 
 
 def _flatten_account(
-    kill: Request, account: str, rt: Runtime, deadline: Deadline, node: str
+    kill: Request,
+    account: str,
+    rt: Runtime,
+    deadline: Deadline,
+    node: str,
+    *,
+    bulk: bool,
+    rerun: bool,
 ) -> Outcome:
     config = rt.settings.accounts[account]
     child = replace(
@@ -72,8 +103,8 @@ def _flatten_account(
         parent_id=kill.request_id,
     )
     try:
-        job = Job(child, rt, rt.venue(account), deadline, node=node, urgent=True)
-        outcome = cancel_all_flow(job)
+        job = Job(child, rt, rt.venue(account), deadline, node=node, urgent=True, rerun=rerun)
+        outcome = cancel_all_flow(job, bulk=bulk)
     except ABANDON:
         raise
     except Exception as exc:  # one account's bug must not stop the others
@@ -82,16 +113,13 @@ def _flatten_account(
     return outcome
 
 
-def _join(first_id: str, rt: Runtime, deadline: Deadline) -> Outcome:
-    first = rt.store.wait_final(first_id, deadline.remaining())
-    if first is None:
-        return Outcome(
-            Status.FAILED,
-            ErrorCode.DEADLINE_EXCEEDED,
-            f"joined kill {first_id} did not finish in time",
-            detail={"joined": first_id},
-        )
-    return Outcome.from_event(first, joined=first_id)
+def _wait_for(first_id: str, rt: Runtime, deadline: Deadline) -> None:
+    """Let a kill already running over this scope finish its cancel-alls (so the venue gets
+    them once), while its node lives; this kill then verifies its scope itself: another
+    kill's outcome says nothing of what was placed after it listed."""
+    while deadline.remaining() > 1.0:
+        if rt.store.wait_final(first_id, 0.5) is not None or not rt.store.owner_alive(first_id):
+            return
 
 
 def _aggregate(outcomes: dict[str, Outcome]) -> Outcome:

@@ -141,9 +141,10 @@ def _run(req: Request, *, rerun: bool, rt: Runtime, node: str) -> Outcome:
         deadline = Deadline(int(time.time() * 1000) + RERUN_GRACE_MS)
     try:
         if req.kind is Kind.KILL:
-            return kill_flow(req, rt, deadline, node)
-        job = Job(req, rt, rt.venue(req.account), deadline, node=node)
-        return FLOWS[req.kind](job, rerun=rerun)
+            return kill_flow(req, rt, deadline, node, rerun=rerun)
+        return FLOWS[req.kind](
+            Job(req, rt, rt.venue(req.account), deadline, node=node, rerun=rerun)
+        )
     except RequestError as exc:
         return Outcome(Status.REJECTED, exc.code, str(exc))
     except ABANDON:

@@ -263,6 +263,14 @@ class Store:
         running = self.redis.get(self.keys.kill_running)
         return str(running) if running else None
 
+    def owner_alive(self, request_id: str) -> bool:
+        """Whether a node with a live lease owns the request (is running it)."""
+        owner = self.redis.hget(self.keys.owners, request_id)
+        if not owner:
+            return False
+        lease: Any = self.redis.zscore(self.keys.nodes, str(owner))
+        return lease is not None and lease > time.time() * 1000
+
     def release_kill(self, claim: str) -> None:
         self._release(keys=[self.keys.kill_running], args=[claim])
 

@@ -14,7 +14,9 @@ per-order child of a kill's account: the child, the account's cancel_all, the ki
 Invariants (stable names: the drill table's columns):
 
 - `canceled`: the venue has the order, cancelled (zebpay `canceled`, ajaib `CANCELLED` /
-  `PARTIAL_CANCELLED`) at or after the request arrived and by the final's ts; never filled.
+  `PARTIAL_CANCELLED`) at or after the request arrived and by the final's ts; never filled. A
+  final whose `detail.cancelled_by` is `unsure` (an attempt of it went unanswered) may name a
+  cancel from before it arrived, if a cancel call of its own reached the venue before its final.
 - `already_closed`: the venue has the order, not open at the final's ts, and not cancelled by a
   call of its own ids (that is `canceled`).
 - `not_found`: the venue never had the order in that account (on that symbol, when named).
@@ -63,6 +65,16 @@ FILLED = frozenset({"filled", "FILLED"})
 SLACK_MS = 5.0
 CALL_SLACK_MS = 2.0
 AGGREGATE = ("cancel_batch", "cancel_all", "kill")
+#: the venue routes that cancel
+CANCEL_ROUTES = frozenset(
+    {
+        "zebpay.cancel",
+        "zebpay.cancel_all",
+        "ajaib.cancel",
+        "ajaib.cancel_batch",
+        "ajaib.cancel_open",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -392,13 +404,23 @@ class _Checker:
             why = f"it filled, {fill.t_ms - ts:+.0f} ms from the final"
         elif cancel is None:
             why = "the venue never cancelled it"
-        elif cancel.t_ms < received - SLACK_MS:
+        elif cancel.t_ms < received - SLACK_MS and not self._unsure(rid, final, ts):
             why = "it was cancelled before the request arrived"
         elif cancel.t_ms > ts + SLACK_MS:
             why = f"at the final ({ts - received:+.0f}) the venue showed {order.status_at(ts)}"
         else:
             return
         add("canceled", rid, f"canceled, but {why}: {story}")
+
+    def _unsure(self, rid: str, final: Mapping[str, str], ts: float) -> bool:
+        """A `canceled` that says it cannot tell whose cancel it was (`cancelled_by` unsure):
+        true when a cancel of this request (or an ancestor) reached the venue before the
+        final, so that its answer (lost, or seen by a node that died) may have been ours."""
+        detail = json.loads(final.get("detail") or "{}")
+        if not isinstance(detail, dict) or detail.get("cancelled_by") != "unsure":
+            return False
+        calls = [c for r in self._own(rid) for c in self.book.family_calls(r)]
+        return any(c.route in CANCEL_ROUTES and c.t_ms <= ts + SLACK_MS for c in calls)
 
     def _already_closed(self, rid: str, final: Mapping[str, str], root: Sent) -> None:
         add = self.verdict.add

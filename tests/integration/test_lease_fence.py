@@ -68,7 +68,7 @@ def test_after_an_outage_nobody_is_declared_dead_for_a_lease(store):
     # Redis was away for longer than a lease: nobody renewed, a's lease ran out meanwhile
     store.redis.set(store.keys.nodes_beat, 1)
     lapse(store, "a.0")
-    intact, orphans = renew(store, "b.0", limit=100)
+    _, orphans = renew(store, "b.0", limit=100)
     assert orphans == []  # a is not declared dead, its request not sent again ...
     assert begin(store, "r1", "b.0") == "running"  # ... nor taken over
     assert renew(store, "a.0")[0] is True  # a renews in the grace and keeps its work

@@ -156,12 +156,13 @@ class ZebPay(Venue):
             )
         except InvalidRequest:
             # The venue does not document its answer for an order that is no longer open;
-            # reading the order back tells a closed order from a truly bad request.
+            # reading the order back tells a closed order (not closed by this call: it was
+            # refused) from a truly bad request.
             state = self.get_order(ref, call)
             if state.phase is Phase.OPEN:
                 raise
-            assert state.phase.final_status is not None
-            return CancelReply(state.phase.final_status, state.http_status, state.venue_status)
+            gone = Status.NOT_FOUND if state.phase is Phase.NOT_FOUND else Status.ALREADY_CLOSED
+            return CancelReply(gone, state.http_status, state.venue_status)
         if data is None:
             return CancelReply(Status.NOT_FOUND, status, "not found")
         venue_status = str(data.get("status", "")) if isinstance(data, Mapping) else ""
