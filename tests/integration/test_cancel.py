@@ -63,11 +63,13 @@ def test_an_order_that_filled_first_is_already_closed(client, admin):
     assert final["status"] == "already_closed" and final["venue_status"] == "filled"
 
 
-def test_cancelling_twice_settles_the_second_as_canceled_by_read_back(client, admin):
+def test_cancelling_twice_settles_the_second_as_already_closed_by_read_back(client, admin):
+    """The venue refuses the second cancel (400): read back, the order was cancelled before it,
+    by the first; the second did not cancel it."""
     [oid] = seed(admin)
     assert client.cancel("zebpay-main", oid).wait(10)["status"] == "canceled"
     second = client.cancel("zebpay-main", oid).wait(10)
-    assert second["status"] == "canceled"  # the venue says "already canceled": read back, settled
+    assert (second["status"], second["venue_status"]) == ("already_closed", "canceled")
     assert len(venue_calls(admin, "zebpay.get_order")) == 1
 
 
