@@ -1,7 +1,8 @@
 """What every drill scenario does: a stack, orders to cancel, requests, and the count at the end.
 
 The count reads the result stream itself (every `final` event of every request, so a duplicate
-would show) and the simulator's order book (what the venue did, whatever we reported).
+would show), and holds every final against the simulator's history (`truth.check`: what the
+venue did, whatever we reported).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ordercancel.client import Client
+from ordercancel.drill.truth import Sent, check
 from ordercancel.events import Event
 from ordercancel.procs import group_pids
 from ordercancel.request import new_request_id
@@ -26,7 +28,6 @@ from ordercancel.store import REDIS_DOWN
 
 #: the simulator's order states that mean "no longer open", per venue
 CLOSED = {"zebpay": {"canceled", "filled"}, "ajaib": {"CANCELLED", "FILLED"}}
-CANCELLED = {"zebpay": "canceled", "ajaib": "CANCELLED"}
 ID_FIELD = {"zebpay": "clientOrderId", "ajaib": "order_id"}
 VENUES = {"zebpay-main": "zebpay", "ajaib-main": "ajaib"}
 
@@ -122,11 +123,7 @@ class Harness:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.client.close()
-        self.stack.stop_worker()
-        if self.stack.embedded is None:
-            self.stack.drop_keys()
-        self.stack.stop()
+        shut(self.stack, self.client)
 
     # -- orders and requests -----------------------------------------------------------------
 
@@ -209,19 +206,19 @@ class Harness:
         row.finals = sum(1 for r in rids if counts[r] >= 1)
         row.duplicates = sum(counts[r] - 1 for r in rids if counts[r] > 1)
         row.lost = sum(1 for r in rids if finals.get(r) is None)
-        states, contradicted = self.venue_orders(), 0
-        for rid in rids:
-            final, order = finals.get(rid), self.orders.get(rid)
-            if final is None or order is None:
-                continue
-            state = states.get((order.account, order.order_id), "")
-            if final["status"] == "canceled" and state != CANCELLED[order.venue]:
-                contradicted += 1
-            if final["status"] in ("already_closed", "not_found") and (
-                state not in CLOSED[order.venue]
-            ):
-                contradicted += 1
-        row.violations["outcome contradicted by the venue"] = contradicted
+        wanted = set(rids)
+        verdict = check(
+            [
+                Sent(rid, "cancel", account=o.account, order_id=o.order_id, symbol=o.symbol)
+                for rid, o in self.orders.items()
+                if rid in wanted
+            ],
+            [f for f in finals.values() if f],
+            self.admin.history(),
+        )
+        row.violations["outcome contradicted by the venue's history"] = sum(verdict.counts.values())
+        found = [c for cs in verdict.contradictions.values() for c in cs]
+        row.notes += [f"{c.invariant} {c.request_id}: {c.why}" for c in found[:3]]
         statuses = Counter(
             "/".join(filter(None, (f["status"], f.get("error_code")))) for f in finals.values() if f
         )
@@ -238,6 +235,15 @@ class Harness:
     def still_open(self, orders: Iterable[Order]) -> int:
         states = self.venue_orders()
         return sum(1 for o in orders if states.get((o.account, o.order_id)) not in CLOSED[o.venue])
+
+
+def shut(stack: Stack, client: Client) -> None:
+    """Stop a drill's stack: its client, workers, keys (on a shared Redis) and servers."""
+    client.close()
+    stack.stop_worker()
+    if stack.embedded is None:
+        stack.drop_keys()
+    stack.stop()
 
 
 def owned_by(harness: Harness, worker: subprocess.Popen[bytes]) -> set[str]:

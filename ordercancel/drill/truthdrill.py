@@ -24,7 +24,7 @@ from typing import Any
 
 from ordercancel.client import Client
 from ordercancel.drill.chaos import CLIENT_TIMEOUT_S, AccountSpec, Plan, RequestSpec, make_plan
-from ordercancel.drill.harness import say
+from ordercancel.drill.harness import say, shut
 from ordercancel.drill.truth import INVARIANTS, Sent, check
 from ordercancel.events import Event
 from ordercancel.request import now_ms
@@ -122,11 +122,7 @@ class TruthRig:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.client.close()
-        self.stack.stop_worker()
-        if self.stack.embedded is None:
-            self.stack.drop_keys()
-        self.stack.stop()
+        shut(self.stack, self.client)
 
     # -- one seed ----------------------------------------------------------------------------
 

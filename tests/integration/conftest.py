@@ -7,6 +7,7 @@ import os
 import secrets
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ordercancel.client import Client
 from ordercancel.sim.admin import SimAdmin
 from ordercancel.stack import Stack
+
+from .simkit import Sim
 
 REDIS_URL = os.environ.get("ORDERCANCEL_REDIS_URL")
 
@@ -175,3 +178,17 @@ def venue_calls(admin: SimAdmin, route: str, account: str | None = None) -> list
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+@pytest.fixture(scope="module")
+def shared_sim() -> Iterator[Sim]:
+    """An in-process simulator for the tests of the simulator itself (no stack)."""
+    s = Sim()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def sim(shared_sim: Sim) -> Sim:
+    shared_sim.fresh()
+    return shared_sim

@@ -113,6 +113,16 @@ def test_canceled_is_contradicted_by_a_fill_a_missing_cancel_or_a_late_one():
     }
 
 
+def test_an_unsure_canceled_may_name_an_earlier_cancel_only_after_a_cancel_of_its_own():
+    """`cancelled_by: unsure`: an attempt went unanswered, so the cancel may have been ours."""
+    before = [order("o1", (-50, "canceled", "other"))]
+    unsure = final("r1", "canceled", 20, order_id="o1", detail={"cancelled_by": "unsure"})
+    assert found([cancel()], [unsure], before, [call(1, 5, "r1")]) == {}
+    assert found([cancel()], [unsure], before) == {"canceled": 1}  # no cancel of ours was sent
+    reads = [call(1, 5, "r1", route="zebpay.get_order")]
+    assert found([cancel()], [unsure], before, reads) == {"canceled": 1}
+
+
 # -- already_closed ----------------------------------------------------------------------------
 
 

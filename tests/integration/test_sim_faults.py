@@ -5,27 +5,13 @@ Ajaib cancels, and the lost answer and reset the call log must show as unanswere
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 import requests
 
 from ordercancel.sim.faults import Faults
-from tests.unit.test_sim_history import AJA, GATEWAY_404, ZEB, Sim
 
-
-@pytest.fixture(scope="module")
-def shared_sim() -> Iterator[Sim]:
-    s = Sim()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def sim(shared_sim: Sim) -> Sim:
-    shared_sim.fresh()
-    return shared_sim
-
+from .simkit import AJA, GATEWAY_404, ZEB
 
 NEW_FIELDS = {
     "bare_404_rate": 0.1,
