@@ -87,7 +87,14 @@ def accounts_for(sim_url: str) -> dict:
     }
 
 
+#: `[worker] processes` of the test stack (routine nodes), e.g. 1 or 4 to run the suite on
+#: one or several processes; unset: the worker's default (one per core).
+PROCESSES = os.environ.get("ORDERCANCEL_TEST_PROCESSES")
+
+
 def start_stack(**kw) -> Stack:
+    if PROCESSES:
+        kw["extra_config"] = {"worker": {"processes": int(PROCESSES)}}
     stack = Stack(
         redis_url=REDIS_URL, prefix=f"octest-{secrets.token_hex(4)}", accounts=accounts_for, **kw
     ).start()
