@@ -94,7 +94,9 @@ PROCESSES = os.environ.get("ORDERCANCEL_TEST_PROCESSES")
 
 def start_stack(**kw) -> Stack:
     if PROCESSES:
-        kw["extra_config"] = {"worker": {"processes": int(PROCESSES)}}
+        extra = dict(kw.get("extra_config") or {})
+        extra["worker"] = {"processes": int(PROCESSES), **extra.get("worker", {})}
+        kw["extra_config"] = extra
     stack = Stack(
         redis_url=REDIS_URL, prefix=f"octest-{secrets.token_hex(4)}", accounts=accounts_for, **kw
     ).start()
