@@ -11,7 +11,8 @@
 `completed` means complete listings of every symbol in scope showed it flat. Every order that
 closed gets a child `final` event (`parent_id`) with its own truth: an order the venue said it
 cancelled is `canceled`; one whose cancel was only acknowledged and which then left the open
-listing is read back (it may have filled instead), and is `unknown` when that read fails.
+listing is read back (it may have filled instead), and is `unknown` when that read fails, or
+when reading it back is not worth its cost (`READ_BACK_MAX`; a kill reads none back).
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ T = TypeVar("T")
 ACK_GRACE_S = 0.5
 #: order ids listed in a partial outcome's detail, at most
 DETAIL_IDS = 50
+#: orders a routine cancel_all reads back, at most, after they left the open listing once their
+#: cancel was acknowledged (a kill reads none: flat is its proof, and its speed matters more);
+#: the others are `unknown` / `not_read_back`: closed, but cancelled or filled is not known
+READ_BACK_MAX = 100
 
 
 class Flatten:
@@ -46,6 +51,7 @@ class Flatten:
         self.children: list[Event] = []
         self.jobs: dict[str, Job] = {}  # per-order jobs: their calls, their request ids
         self.symbols: set[str] = set()
+        self.read_backs = 0  # orders read back after they left the open listing
 
     def run(self) -> Outcome:
         started = time.monotonic()
@@ -145,9 +151,7 @@ class Flatten:
             if listed is not None:
                 left = listed
                 open_ids = {r.order_id for r in listed}
-                self._read_back(
-                    [ref for oid, (ref, _) in self.acked.items() if oid not in open_ids]
-                )
+                self._gone([ref for oid, (ref, _) in self.acked.items() if oid not in open_ids])
                 if not listed:
                     return [], rounds
                 due = [r for r in listed if r.order_id not in self.refused and self._due(r)]
@@ -159,6 +163,16 @@ class Flatten:
             if wait + job.venue.account.timeout_s / 4 > job.deadline.remaining():
                 return left, rounds
             time.sleep(wait)
+
+    def _gone(self, refs: list[OrderRef]) -> None:
+        """Orders whose cancel was acknowledged and which left the open listing: read back, as
+        many as `READ_BACK_MAX` allows; the others are closed, but how is not known."""
+        allowed = 0 if self.job.urgent else max(0, READ_BACK_MAX - self.read_backs)
+        self.read_backs += min(allowed, len(refs))
+        self._read_back(refs[:allowed])
+        why = "left the open listing after its cancel was acknowledged; not read back"
+        for ref in refs[allowed:]:
+            self._close(ref, Outcome(Status.UNKNOWN, ErrorCode.NOT_READ_BACK, why))
 
     def _read_back(self, refs: list[OrderRef], *, ours: bool | None = True) -> None:
         """Orders whose cancel was acknowledged and which left the open listing (`ours`), or

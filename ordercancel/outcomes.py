@@ -44,6 +44,7 @@ class ErrorCode(StrEnum):
     DEAD_LETTER = "dead_letter"
     VENUE_ERROR = "venue_error"
     UNEXPECTED_ANSWER = "unexpected_answer"
+    NOT_READ_BACK = "not_read_back"
     INTERNAL = "internal"
 
 

@@ -98,6 +98,25 @@ def test_an_acknowledged_order_that_filled_is_not_reported_cancelled(client, adm
     assert {children.get(o) for o in plain} == {"canceled"}
 
 
+def test_a_kill_does_not_claim_how_acknowledged_orders_closed(client, admin):
+    """A kill reads nothing back (flat is its proof): an Ajaib order whose cancel was only
+    acknowledged and which left the listing is closed, but cancelled or filled is not known."""
+    client.resume()
+    filled = seed(admin, "ajaib-flat", n=2, fill_on_cancel=True)
+    plain = seed(admin, "ajaib-flat", n=2)
+    ticket = client.kill("truth", ["ajaib-flat"])
+    assert ticket.wait(20)["status"] == "completed"
+    child = f"{ticket.request_id}:ajaib-flat"
+    children = {
+        e["order_id"]: (e["status"], e["error_code"])
+        for e in client.events()
+        if e["parent_id"] == child and e["event"] == "final"
+    }
+    assert {children.get(o) for o in filled + plain} == {("unknown", "not_read_back")}
+    assert {order_status(admin, "ajaib-flat", o) for o in filled} == {"FILLED"}
+    client.resume()
+
+
 def test_a_rerun_past_its_deadline_reads_back_before_it_says_expired(stack, client, admin):
     """A worker began the request, sent the cancel (the venue acted) and died; its deadline
     passed before recovery. It used to be `expired` ("never sent")."""
