@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -108,22 +108,22 @@ class Job:
     def _before_send(self) -> None:
         if self.rt.lease.hold(self.node, 0.0) < MIN_CALL_S:
             raise NotSent("this node's lease lapsed")
-        job: Job | None = self
-        while job is not None:  # a child's calls are its parent's too
+        for job in self._lineage():  # a child's calls are its parent's too
             with job._lock:
                 job._sent += 1
-            job = job.parent
 
     @property
     def may_have_acted(self) -> bool:
         """Whether a venue call of this request (or its parent) may have acted unseen: an
         earlier run, or a call left unsettled (no answer, an error that proves nothing)."""
+        return any(job.rerun or job.tally.last_error is not None for job in self._lineage())
+
+    def _lineage(self) -> Iterator[Job]:
+        """This job, its parent, and so on up."""
         job: Job | None = self
         while job is not None:
-            if job.rerun or job.tally.last_error is not None:
-                return True
+            yield job
             job = job.parent
-        return False
 
     @property
     def calls(self) -> int:
