@@ -84,6 +84,25 @@ def accounts_for(sim_url: str) -> dict:
         ),
         "ajaib-flat": ajaib_account(symbols=["BTC_USDT", "ETH_USDT"]),
         "ajaib-flatall": ajaib_account(),
+        # --- one test each (issue 21): no other test leaves orders, clock offsets or budget
+        # holds on these, so no worker state carries into them from an earlier test
+        # backlog and kill scope (test_queues, test_kill, test_deadman)
+        "q-slow": key_account(timeout_s=5.0),
+        "q-bystander": key_account(),
+        "q-bystander-ajaib": ajaib_account(symbols=["BTC_USDT", "ETH_USDT"]),
+        # clock skew: every worker process starts unsynced for these
+        "i-zebpay-skew": key_account(),
+        "i-zebpay-skew5xx": key_account(),
+        "i-ajaib-skew": ajaib_account(),
+        "i-ajaib-time5xx": ajaib_account(),
+        # idempotency, budget holds, pages, scope
+        "i-zebpay-wide": key_account(),
+        "i-zebpay-idem": key_account(),
+        "i-zebpay-hold": key_account(),
+        "i-ajaib-pages": ajaib_account(symbols=["BTC_USDT"]),
+        # recovery (test_recovery)
+        "r-zebpay-dup": key_account(timeout_s=5.0),
+        "r-zebpay-restart": key_account(),
     }
 
 
@@ -157,7 +176,7 @@ def _fresh_sim(request):
 
 
 def venue_of(account: str) -> str:
-    return account.split("-")[0]
+    return "ajaib" if "ajaib" in account else "zebpay"
 
 
 def seed(admin: SimAdmin, account: str = "zebpay-main", n: int = 1, symbol: str | None = None,
