@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/ordercancel demo
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
