@@ -88,7 +88,10 @@ class Heartbeat(threading.Thread):
     def bury(self, request_id: str, message: dict[str, Any], resends: int) -> None:
         base = unparsed_fields(message, request_id, _received(message))
         why = f"dead-lettered: sent again {resends - 1} times without finishing"
-        self.rt.store.finish(final_event(base, Outcome(Status.FAILED, ErrorCode.DEAD_LETTER, why)))
+        # each run may have reached the venue before its worker died: an order's outcome is
+        # not known; an aggregate was not verified
+        status = Status.UNKNOWN if message.get("kind", "cancel") == "cancel" else Status.FAILED
+        self.rt.store.finish(final_event(base, Outcome(status, ErrorCode.DEAD_LETTER, why)))
         log.error("recovery: request %s %s", request_id, why)
 
 

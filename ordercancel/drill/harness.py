@@ -2,7 +2,8 @@
 
 The count reads the result stream itself (every `final` event of every request, so a duplicate
 would show), and holds every final against the simulator's history (`truth.check`: what the
-venue did, whatever we reported).
+venue did, whatever we reported). Each failure is counted once, in its own column: a lost
+request is `lost`, not also an outcome the venue contradicts (`tally`, pure, unit-tested).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,10 +27,18 @@ from ordercancel.sim.admin import SimAdmin
 from ordercancel.stack import SYMBOLS, Stack, sim_accounts
 from ordercancel.store import REDIS_DOWN
 
-#: the simulator's order states that mean "no longer open", per venue
-CLOSED = {"zebpay": {"canceled", "filled"}, "ajaib": {"CANCELLED", "FILLED"}}
+#: the simulator's order states that mean "no longer open", per venue (Ajaib's cancel of a
+#: partly filled order ends `PARTIAL_CANCELLED`)
+CLOSED = {
+    "zebpay": {"canceled", "filled"},
+    "ajaib": {"CANCELLED", "PARTIAL_CANCELLED", "FILLED"},
+}
 ID_FIELD = {"zebpay": "clientOrderId", "ajaib": "order_id"}
 VENUES = {"zebpay-main": "zebpay", "ajaib-main": "ajaib"}
+CONTRADICTED = "outcome contradicted by the venue's history"
+#: the truth checker's invariants the row counts in columns of their own (`lost`, `duplicates`):
+#: not counted a second time as contradicted outcomes (a lost request has no outcome)
+OWN_COLUMNS = frozenset({"lost", "duplicate_final"})
 
 
 def say(line: str) -> None:
@@ -183,58 +192,89 @@ class Harness:
                 shown = time.monotonic()
             time.sleep(0.2)
 
-    def final_counts(self) -> Counter[str]:
-        """How many `final` events each request has on the result stream."""
-        counts: Counter[str] = Counter()
-        for event in self.client.events():
-            if event.get("event") == "final" and not event.get("parent_id"):
-                counts[event["request_id"]] += 1
-        return counts
-
     def venue_orders(self) -> dict[tuple[str, str], str]:
         """(account, order id) -> the order's state at the venue."""
-        states: dict[tuple[str, str], str] = {}
-        for account, venue in VENUES.items():
-            for o in self.admin.orders(venue, account):
-                states[(account, str(o[ID_FIELD[venue]]))] = str(o["status"])
-        return states
+        return venue_states({a: self.admin.orders(v, a) for a, v in VENUES.items()})
 
     def count(self, row: Row, rids: list[str], finals: dict[str, Event | None]) -> None:
         """Requests, finals, duplicate finals, lost; and outcomes the venue contradicts."""
-        counts = self.final_counts()
-        row.requests = len(rids)
-        row.finals = sum(1 for r in rids if counts[r] >= 1)
-        row.duplicates = sum(counts[r] - 1 for r in rids if counts[r] > 1)
-        row.lost = sum(1 for r in rids if finals.get(r) is None)
-        wanted = set(rids)
-        verdict = check(
-            [
-                Sent(rid, "cancel", account=o.account, order_id=o.order_id, symbol=o.symbol)
-                for rid, o in self.orders.items()
-                if rid in wanted
-            ],
-            [f for f in finals.values() if f],
-            self.admin.history(),
-        )
-        row.violations["outcome contradicted by the venue's history"] = sum(verdict.counts.values())
-        found = [c for cs in verdict.contradictions.values() for c in cs]
-        row.notes += [f"{c.invariant} {c.request_id}: {c.why}" for c in found[:3]]
-        statuses = Counter(
-            "/".join(filter(None, (f["status"], f.get("error_code")))) for f in finals.values() if f
-        )
-        row.notes.append(", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
-        # the commonest errors, to read (the faults drill's refused key aside)
-        errors = Counter(
-            f"{f['status']}/{f['error_code']}: {f['error'][:100]}"
-            for f in finals.values()
-            if f and f.get("error_code") not in ("", "auth")
-        )
-        if errors:
-            row.notes.append("; ".join(f"{n}x {e}" for e, n in errors.most_common(3)))
+        tally(row, rids, self.client.events(), finals, self.orders, self.admin.history())
 
     def still_open(self, orders: Iterable[Order]) -> int:
-        states = self.venue_orders()
-        return sum(1 for o in orders if states.get((o.account, o.order_id)) not in CLOSED[o.venue])
+        return open_count(orders, self.venue_orders())
+
+
+# -- the count, pure: what the stream, the store and the simulator said ------------------------
+
+
+def final_counts(events: Iterable[Mapping[str, str]]) -> Counter[str]:
+    """How many `final` events each request has among `events` (per-order children aside)."""
+    counts: Counter[str] = Counter()
+    for event in events:
+        if event.get("event") == "final" and not event.get("parent_id"):
+            counts[event["request_id"]] += 1
+    return counts
+
+
+def tally(
+    row: Row,
+    rids: list[str],
+    events: Iterable[Mapping[str, str]],
+    finals: Mapping[str, Event | None],
+    orders: Mapping[str, Order],
+    history: Mapping[str, Any],
+) -> None:
+    """Fill `row` in: requests, finals and duplicate finals (on the result stream, `events`),
+    lost (no final in the store, `finals`), and the outcomes the simulator's `history`
+    contradicts (`truth.check`; `orders`: request id -> the order it cancels)."""
+    counts = final_counts(events)
+    row.requests = len(rids)
+    row.finals = sum(1 for r in rids if counts[r] >= 1)
+    row.duplicates = sum(counts[r] - 1 for r in rids if counts[r] > 1)
+    row.lost = sum(1 for r in rids if finals.get(r) is None)
+    wanted = set(rids)
+    verdict = check(
+        [
+            Sent(rid, "cancel", account=o.account, order_id=o.order_id, symbol=o.symbol)
+            for rid, o in orders.items()
+            if rid in wanted
+        ],
+        [f for f in finals.values() if f],
+        history,
+    )
+    found = [
+        c for name, cs in verdict.contradictions.items() if name not in OWN_COLUMNS for c in cs
+    ]
+    row.violations[CONTRADICTED] = len(found)
+    row.notes += [f"{c.invariant} {c.request_id}: {c.why}" for c in found[:3]]
+    statuses = Counter(
+        "/".join(filter(None, (f["status"], f.get("error_code")))) for f in finals.values() if f
+    )
+    row.notes.append(", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
+    # the commonest errors, to read (the faults drill's refused key aside)
+    errors = Counter(
+        f"{f['status']}/{f['error_code']}: {f['error'][:100]}"
+        for f in finals.values()
+        if f and f.get("error_code") not in ("", "auth")
+    )
+    if errors:
+        row.notes.append("; ".join(f"{n}x {e}" for e, n in errors.most_common(3)))
+
+
+def venue_states(books: Mapping[str, Iterable[Mapping[str, Any]]]) -> dict[tuple[str, str], str]:
+    """(account, order id) -> the order's state, from each account's order book at the
+    simulator (`SimAdmin.orders`)."""
+    states: dict[tuple[str, str], str] = {}
+    for account, book in books.items():
+        venue = VENUES[account]
+        for o in book:
+            states[(account, str(o[ID_FIELD[venue]]))] = str(o["status"])
+    return states
+
+
+def open_count(orders: Iterable[Order], states: Mapping[tuple[str, str], str]) -> int:
+    """How many of `orders` are not closed (or unknown) in `states`."""
+    return sum(1 for o in orders if states.get((o.account, o.order_id)) not in CLOSED[o.venue])
 
 
 def shut(stack: Stack, client: Client) -> None:
@@ -253,6 +293,6 @@ def owned_by(harness: Harness, worker: subprocess.Popen[bytes]) -> set[str]:
     return {rid for rid, node in owners.items() if int(node.rsplit(":", 2)[1]) in pids}
 
 
-def latest_final_ms(finals: dict[str, Event | None], rids: Iterable[str]) -> int | None:
+def latest_final_ms(finals: Mapping[str, Event | None], rids: Iterable[str]) -> int | None:
     stamps = [int(f["ts"]) for r in rids if (f := finals.get(r))]
     return max(stamps) if stamps else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from ordercancel.drill.harness import (
     owned_by,
     say,
 )
+from ordercancel.events import Event
 from ordercancel.request import now_ms
 
 
@@ -60,21 +62,30 @@ def crash(size: Size, redis_url: str | None) -> Row:
         producer.join()
         finals = h.wait_finals(h.rids, 120, "crash")
         h.count(row, h.rids, finals)
-        slow = 0
-        for killed_ms, owned in kills:
-            last = latest_final_ms(finals, owned)
-            took = (last - killed_ms) / 1000 if last else None
-            row.recovery_s = max(row.recovery_s or 0.0, took or 0.0)
-            slow += sum(
-                1
-                for r in owned
-                if (f := finals.get(r)) is None
-                or int(f["ts"]) - killed_ms > RECOVERY_TARGET_S * 1e3
-            )
+        row.recovery_s, slow = recovery(kills, finals, RECOVERY_TARGET_S)
         row.violations[f"killed worker's work not final within {RECOVERY_TARGET_S:g}s"] = slow
         row.violations["orders left open at the venue"] = h.still_open(orders)
         row.notes.append(f"{sum(len(o) for _, o in kills)} requests running on killed workers")
     return row
+
+
+def recovery(
+    kills: list[tuple[int, set[str]]], finals: Mapping[str, Event | None], target_s: float
+) -> tuple[float | None, int]:
+    """After each kill (when, the requests the killed worker owned): the longest time from a
+    kill to the last final of what it owned, in seconds; and how many requests ended more than
+    `target_s` after a kill of a worker that owned them, each counted once. A request with no
+    final is `lost`, counted there alone."""
+    recovery_s: float | None = None
+    slow: set[str] = set()
+    for killed_ms, owned in kills:
+        last = latest_final_ms(finals, owned)
+        took = (last - killed_ms) / 1000 if last else None
+        recovery_s = max(recovery_s or 0.0, took or 0.0)
+        slow.update(
+            r for r in owned if (f := finals.get(r)) and int(f["ts"]) - killed_ms > target_s * 1e3
+        )
+    return recovery_s, len(slow)
 
 
 def faults(size: Size, redis_url: str | None) -> Row:
@@ -195,7 +206,8 @@ def outage(size: Size, redis_url: str | None) -> Row:
         h.count(row, h.rids, finals)
         last = latest_final_ms(finals, h.rids)
         row.recovery_s = (last - up_ms) / 1000 if last else None
-        row.violations["producer waits that got no result"] = sum(w.missed for w in waiters)
+        missed = [rid for w in waiters for rid in w.missed]
+        row.violations["producer waits that got no result"] = missed_waits(missed, finals)
         row.violations["orders left open at the venue"] = h.still_open(orders)
         row.notes.append(f"producers retried {h.send_retries} sends while Redis was down")
         _start_while_down(h, row)
@@ -208,7 +220,8 @@ class _Waiter(threading.Thread):
     def __init__(self, h: Harness, total: int, index: int, every: int):
         super().__init__(name="drill-waiter", daemon=True)
         self.h, self.total, self.index, self.every = h, total, index, every
-        self.missed = 0
+        #: the requests whose wait got no result
+        self.missed: list[str] = []
         self.end = time.monotonic() + 90
 
     def run(self) -> None:
@@ -217,7 +230,13 @@ class _Waiter(threading.Thread):
                 time.sleep(0.01)
             left = max(0.0, self.end - time.monotonic())
             if self.h.client.store.wait_final(self.h.rids[i], left) is None:
-                self.missed += 1
+                self.missed.append(self.h.rids[i])
+
+
+def missed_waits(missed: Iterable[str], finals: Mapping[str, Event | None]) -> int:
+    """Producer waits (`Ticket.wait`) that got no result though the request has its final
+    (`missed`: the requests whose waits got none). One with no final is `lost`, counted there."""
+    return sum(1 for rid in missed if finals.get(rid) is not None)
 
 
 def _start_while_down(h: Harness, row: Row) -> None:

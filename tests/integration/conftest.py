@@ -7,14 +7,15 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ordercancel.client import Client
+from ordercancel.client import Client, wait_all
 from ordercancel.sim.admin import SimAdmin
 from ordercancel.stack import Stack
 
@@ -86,8 +87,11 @@ def accounts_for(sim_url: str) -> dict:
         "ajaib-flatall": ajaib_account(),
         # --- one test each (issue 21): no other test leaves orders, clock offsets or budget
         # holds on these, so no worker state carries into them from an earlier test
-        # backlog and kill scope (test_queues, test_kill, test_deadman)
-        "q-slow": key_account(timeout_s=5.0),
+        # backlog and kill scope (test_queues, test_kill, test_deadman, test_deadman_watcher)
+        # q-slow: the venue holds each call SLOW_MS (< timeout_s), see `routine_backlog`
+        "q-slow": key_account(timeout_s=10.0),
+        "q-urgent": key_account(),
+        "q-deadman": key_account(),
         "q-bystander": key_account(),
         "q-bystander-ajaib": ajaib_account(symbols=["BTC_USDT", "ETH_USDT"]),
         # clock skew: every worker process starts unsynced for these
@@ -96,13 +100,19 @@ def accounts_for(sim_url: str) -> dict:
         "i-ajaib-skew": ajaib_account(),
         "i-ajaib-time5xx": ajaib_account(),
         # idempotency, budget holds, pages, scope
-        "i-zebpay-wide": key_account(),
+        "i-zebpay-wide": key_account(timeout_s=5.0),  # its listings are slowed down
         "i-zebpay-idem": key_account(),
         "i-zebpay-hold": key_account(),
+        "idem-zebpay-scope": key_account(),  # the same key as i-zebpay-idem, another account
+        "idem-zebpay-replay": key_account(),  # a failed / unknown first outcome, replayed
+        "idem-zebpay-inflight": key_account(),  # a conflict while the first runs
+        "idem-zebpay-samerid": key_account(),  # a request id reused in flight
         "i-ajaib-pages": ajaib_account(symbols=["BTC_USDT"]),
         # recovery (test_recovery)
         "r-zebpay-dup": key_account(timeout_s=5.0),
         "r-zebpay-restart": key_account(),
+        "r-zebpay-dead": key_account(timeout_s=10.0),
+        "r-zebpay-idem": key_account(timeout_s=5.0),
     }
 
 
@@ -220,3 +230,91 @@ def shared_sim() -> Iterator[Sim]:
 def sim(shared_sim: Sim) -> Sim:
     shared_sim.fresh()
     return shared_sim
+
+
+# --- issue 21: the simulator's record of one request, and the result stream from a point
+
+
+def calls_for(admin: SimAdmin, request_id: str, *, children: bool = False) -> list[dict]:
+    """The venue calls made for a request (they carry its id as X-Request-Id), in arrival
+    order; with `children`, those of its per-order children (`<request_id>:<order_id>`) too."""
+
+    def mine(rid: str | None) -> bool:
+        return rid == request_id or (children and (rid or "").startswith(request_id + ":"))
+
+    calls = [c for c in admin.history()["calls"] if mine(c["request_id"])]
+    return sorted(calls, key=lambda c: c["seq"])
+
+
+def venue_order(admin: SimAdmin, account: str, order_id: str) -> dict:
+    """An order as the simulator recorded it: its status and every change, with its cause (the
+    route, call `seq` and request id that changed it)."""
+    orders = admin.history()["orders"]
+    return next(o for o in orders if o["account"] == account and o["order_id"] == str(order_id))
+
+
+def stream_end(client: Client) -> str:
+    """The result stream's last id now: reading after it, no later event is missed."""
+    last = client.store.redis.xrevrange(client.keys.results, count=1)
+    return str(last[0][0]) if last else "0-0"
+
+
+def await_event(client: Client, start: str, match, timeout: float = 30.0) -> dict:
+    """The first result-stream event after `start` that `match` accepts; fails (never hangs)
+    after `timeout` seconds."""
+    redis_, last = client.store.redis, start
+    end = time.monotonic() + timeout
+    while (left := end - time.monotonic()) > 0:
+        block = max(1, int(min(left, 1.0) * 1000))
+        reply = redis_.xread({client.keys.results: last}, count=500, block=block)
+        for entry_id, event in reply[0][1] if reply else []:
+            last = entry_id
+            if match(event):
+                return event
+    raise AssertionError(f"no matching event after {start} within {timeout:g}s")
+
+
+# --- issue 21: a routine backlog (test_queues, test_kill)
+
+#: how long the venue holds each call of q-slow (its timeout_s is longer): one backlog round
+SLOW_MS = 4000
+
+
+def routine_capacity(stack: Stack) -> int:
+    """Routine requests the worker runs at once: the Celery threads of a routine node
+    (`[worker] concurrency`) times the routine nodes `ordercancel worker` starts (`[worker]
+    processes`, workers.py)."""
+    return stack.settings.worker_concurrency * stack.settings.routine_processes
+
+
+@contextmanager
+def routine_backlog(client: Client, admin: SimAdmin, stack: Stack) -> Iterator[Callable]:
+    """2 * capacity + 4 routine cancels on q-slow, each held SLOW_MS by the venue: `capacity`
+    of them reach it at once, the next ones only as threads free up, a round (SLOW_MS) later.
+    Yields `reached(t_ms)`: how many had reached the venue before `t_ms`. On leaving, the
+    latency is lifted, and every one must end cancelled at the venue."""
+    since = now_ms()
+    admin.faults(latency_ms=SLOW_MS, accounts=["q-slow"])
+    ids = seed(admin, "q-slow", n=2 * routine_capacity(stack) + 4)
+    tickets = [client.cancel("q-slow", oid) for oid in ids]
+
+    def reached(t_ms: float) -> int:
+        calls = admin.history(since)["calls"]
+        return sum(
+            c["route"] == "zebpay.cancel" and c["account"] == "q-slow" and c["t_ms"] < t_ms
+            for c in calls
+        )
+
+    try:
+        yield reached
+    finally:
+        admin.faults()  # the calls held now finish their wait, the rest go through at once
+        finals = wait_all(tickets, 60)
+    assert {f["status"] for f in finals} == {"canceled"}
+    assert {order_status(admin, "q-slow", oid) for oid in ids} == {"canceled"}
+
+
+def closed_ms(admin: SimAdmin, account: str, order_id: str) -> float:
+    """When the venue closed an order: its first change after it was seeded."""
+    return next(e["t_ms"] for e in venue_order(admin, account, order_id)["history"]
+                if e["cause"] != "seed")  # fmt: skip

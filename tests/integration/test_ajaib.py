@@ -5,11 +5,43 @@ import json
 import subprocess
 import sys
 
-from .conftest import events_of, order_status, seed, venue_calls
+import pytest
+
+from ordercancel.client import Client
+from ordercancel.sim.admin import SimAdmin
+
+from .conftest import (
+    calls_for,
+    events_of,
+    order_status,
+    seed,
+    start_stack,
+    venue_calls,
+    venue_order,
+)
 
 
 def kinds(client, request_id):
     return [e["event"] for e in events_of(client, request_id)]
+
+
+def sequence(calls):
+    """(route, status) of each venue call, in arrival order."""
+    return [(c["route"], c["status"]) for c in calls]
+
+
+@pytest.fixture(scope="module")
+def one_process():
+    """A stack of its own with one routine worker process: the process whose clock offset a
+    request set is the one that takes the account's next request."""
+    stack = start_stack(extra_config={"worker": {"processes": 1}})
+    client = Client(stack.settings)
+    admin = SimAdmin(stack.sim_url)
+    yield stack, client, admin
+    client.close()
+    stack.stop_worker()
+    stack.drop_keys()
+    stack.stop()
 
 
 def test_cancel_sent_is_acknowledged_then_confirmed_by_reading_back(client, admin):
@@ -91,19 +123,46 @@ def test_a_key_the_venue_does_not_know_fails_with_auth(client, admin):
     assert order_status(admin, "ajaib-wrongkey", oid) == "NEW"
 
 
-def test_a_skewed_clock_is_resynced_before_auth_is_blamed(client, admin):
-    [oid] = seed(admin, "ajaib-main")
-    admin.clock(offset_ms=90_000)
-    assert client.cancel("ajaib-main", oid, symbol="BTC_USDT").wait(10)["status"] == "canceled"
-    assert len(venue_calls(admin, "ajaib.time")) >= 1
+def test_a_timestamp_refusal_resyncs_the_clock_before_auth_is_blamed(one_process):
+    # Ajaib answers 401 `invalid_client` both for a bad key and for a timestamp out of window.
+    _, client, admin = one_process
+    account = "i-ajaib-skew"
+    warm, oid = seed(admin, account, n=2)
+    # The worker syncs its clock once, before its first signed call, at the venue's time then
+    first = client.cancel(account, warm, symbol="BTC_USDT").wait(15)
+    assert first["status"] == "canceled"
+    assert sequence(calls_for(admin, first["request_id"]))[:2] == [
+        ("ajaib.time", 200),
+        ("ajaib.cancel", 200),
+    ]
+    admin.clock(offset_ms=90_000)  # then the venue's clock jumps 90 s ahead
+    final = client.cancel(account, oid, symbol="BTC_USDT").wait(15)
+    assert final["status"] == "canceled" and final["error_code"] == ""
+    calls = calls_for(admin, final["request_id"])
+    # refused -> the venue's time read because of that refusal -> the same cancel, accepted
+    assert sequence(calls)[:3] == [
+        ("ajaib.cancel", 401),
+        ("ajaib.time", 200),
+        ("ajaib.cancel", 200),
+    ]
+    assert {c["route"] for c in calls[3:]} == {"ajaib.get_order"}  # then read back
+    assert "auth" not in {e["error_code"] for e in events_of(client, final["request_id"])}
+    assert order_status(admin, account, oid) == "CANCELLED"
+    assert venue_order(admin, account, oid)["history"][-1]["call"] == calls[2]["seq"]
 
 
 def test_a_5xx_from_the_time_endpoint_is_retried_like_any_other(client, admin):
-    [oid] = seed(admin, "ajaib-main")
+    # No worker process has synced its clock for this account: each syncs before its first call
+    account = "i-ajaib-time5xx"
+    [oid] = seed(admin, account)
     admin.clock(offset_ms=90_000)
-    admin.faults(error_next=1, routes=["ajaib.time"])  # the first re-sync gets a 503
-    assert client.cancel("ajaib-main", oid, symbol="BTC_USDT").wait(10)["status"] == "canceled"
-    assert len(venue_calls(admin, "ajaib.time")) >= 2
+    admin.faults(error_next=1, routes=["ajaib.time"])  # the first sync gets a 503
+    final = client.cancel(account, oid, symbol="BTC_USDT").wait(10)
+    assert final["status"] == "canceled"
+    calls = calls_for(admin, final["request_id"])
+    assert sequence(calls)[:3] == [("ajaib.time", 503), ("ajaib.time", 200), ("ajaib.cancel", 200)]
+    assert {c["route"] for c in calls[3:]} == {"ajaib.get_order"}
+    assert order_status(admin, account, oid) == "CANCELLED"
 
 
 def test_409_is_retried_once_after_a_pause(client, admin):
@@ -139,6 +198,7 @@ def test_lost_cancel_answer_is_retried_then_settled_by_read_back(client, admin):
 
 def test_batch_cancel_gives_each_order_its_own_final(client, admin):
     ids = seed(admin, "ajaib-main", n=5)
+    [bystander] = seed(admin, "ajaib-main")  # not in the batch
     [filled] = seed(admin, "ajaib-main")
     admin.action("ajaib", "fill", account="ajaib-main", order_id=filled)
     [flaky] = seed(admin, "ajaib-main", batch_fail=True)  # refused by the batch, still open
@@ -157,7 +217,21 @@ def test_batch_cancel_gives_each_order_its_own_final(client, admin):
     assert children["999999"]["status"] == "not_found"
     assert final["status"] == "completed"
     assert json.loads(final["detail"])["orders"] == len(order_ids)
-    assert len(venue_calls(admin, "ajaib.cancel_batch")) == 1
+    # The venue's record: one batch call, and one single cancel, of the refused order alone
+    calls = calls_for(admin, ticket.request_id, children=True)
+    [batch] = [c for c in calls if (c["route"], c["status"]) == ("ajaib.cancel_batch", 200)]
+    [alone] = [c for c in calls if (c["route"], c["status"]) == ("ajaib.cancel", 200)]
+    assert alone["orders"] == [flaky] and alone["request_id"] == f"{ticket.request_id}:{flaky}"
+    changed = {i: venue_order(admin, "ajaib-main", i)["history"][-1] for i in [*ids, flaky]}
+    assert {i: (e["status"], e["call"]) for i, e in changed.items()} == {
+        **{i: ("CANCELLED", batch["seq"]) for i in ids},
+        flaky: ("CANCELLED", alone["seq"]),
+    }
+    assert order_status(admin, "ajaib-main", filled) == "FILLED"
+    assert order_status(admin, "ajaib-main", pending_fill) == "FILLED"
+    assert order_status(admin, "ajaib-main", bystander) == "NEW"  # never named: left open
+    assert not any(bystander in c["orders"] for c in calls)
+    admin.action("ajaib", "fill", account="ajaib-main", order_id=bystander)  # leave it closed
 
 
 def test_large_batches_are_chunked(client, admin):

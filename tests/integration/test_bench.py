@@ -7,7 +7,11 @@ import os
 import subprocess
 import sys
 
+import pytest
 
+
+# the subprocess's own timeout, and a margin: not the global 120 s
+@pytest.mark.timeout(660)
 def test_bench_all_reports_every_scenario_and_draws_the_plot(tmp_path):
     plot = tmp_path / "bench.png"
     env = {k: v for k, v in os.environ.items() if k != "ORDERCANCEL_CONFIG"}

@@ -6,7 +6,17 @@ from ordercancel.events import FIELDS
 from ordercancel.pipeline import handle
 from ordercancel.runtime import Runtime
 
-from .conftest import events_of, now_ms, order_status, seed, venue_calls
+from .conftest import (
+    await_event,
+    calls_for,
+    events_of,
+    now_ms,
+    order_status,
+    seed,
+    stream_end,
+    venue_calls,
+    venue_order,
+)
 
 
 def test_cancel_ends_canceled_with_accepted_then_one_final(client, admin):
@@ -24,6 +34,10 @@ def test_cancel_ends_canceled_with_accepted_then_one_final(client, admin):
     assert final["venue"] == "zebpay" and final["order_id"] == oid and final["reason"] == "test"
     assert final["attempts"] == "1" and final["http_status"] == "200"
     assert int(final["latency_ms"]) == int(final["ts"]) - int(final["received_ms"])
+    # the venue's record: one call of this request, which cancelled the order
+    [call] = calls_for(admin, final["request_id"])
+    assert (call["route"], call["status"], call["orders"]) == ("zebpay.cancel", 200, [oid])
+    assert venue_order(admin, "zebpay-main", oid)["history"][-1]["call"] == call["seq"]
 
 
 def test_connections_are_kept_alive_and_reused(client, admin, stack):
@@ -129,12 +143,13 @@ def test_a_deadline_too_short_to_send_the_cancel_in_is_expired_not_an_error(clie
 def test_a_message_that_is_not_an_object_still_gets_a_final(client, stack):
     from ordercancel.celery_app import TASK
 
-    before = {e["request_id"] for e in client.events()}
+    start = stream_end(client)  # before it is sent: its final cannot be missed
     client._celery.send_task(TASK, args=["not an object"])
-    for event in client.events(follow=True, start=client.tail_start(0)):
-        if event["request_id"] not in before and event["error_code"] == "invalid_message":
-            assert event["event"] == "final" and event["status"] == "rejected"
-            break
+    event = await_event(client, start, lambda e: e["error_code"] == "invalid_message")
+    assert event["event"] == "final" and event["status"] == "rejected"
+    assert event["request_id"]  # one was assigned
+    assert [e["event"] for e in client.events(start=start)
+            if e["request_id"] == event["request_id"]] == ["final"]  # fmt: skip
 
 
 def test_exactly_one_final_when_the_same_request_runs_concurrently(stack, client, admin):

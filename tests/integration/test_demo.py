@@ -6,7 +6,11 @@ import os
 import subprocess
 import sys
 
+import pytest
 
+
+# the subprocess's own timeout, and a margin: not the global 120 s
+@pytest.mark.timeout(180)
 def test_demo_cancels_every_order_and_says_so():
     env = {k: v for k, v in os.environ.items() if k != "ORDERCANCEL_CONFIG"}
     out = subprocess.run(

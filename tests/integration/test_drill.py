@@ -6,7 +6,11 @@ import os
 import subprocess
 import sys
 
+import pytest
 
+
+# the subprocess's own timeout, and a margin: not the global 120 s
+@pytest.mark.timeout(660)
 def test_the_short_drill_loses_nothing_and_duplicates_nothing():
     env = {k: v for k, v in os.environ.items() if k != "ORDERCANCEL_CONFIG"}
     out = subprocess.run(

@@ -7,7 +7,17 @@ import threading
 from ordercancel.pipeline import handle
 from ordercancel.runtime import Runtime
 
-from .conftest import events_of, now_ms, seed, venue_calls
+from .conftest import (
+    await_event,
+    calls_for,
+    events_of,
+    now_ms,
+    order_status,
+    seed,
+    stream_end,
+    venue_calls,
+    venue_order,
+)
 
 
 def key() -> str:
@@ -15,50 +25,70 @@ def key() -> str:
 
 
 def test_same_key_same_request_returns_the_first_outcome_without_a_venue_call(client, admin):
-    [oid] = seed(admin)
+    account = "i-zebpay-idem"
+    [oid] = seed(admin, account)
     k = key()
-    first = client.cancel("zebpay-main", oid, idempotency_key=k).wait(10)
-    calls = len(venue_calls(admin, "zebpay.cancel"))  # >1 when a clock resync came first
-    second = client.cancel("zebpay-main", oid, idempotency_key=k).wait(10)
+    first = client.cancel(account, oid, idempotency_key=k).wait(10)
+    second = client.cancel(account, oid, idempotency_key=k).wait(10)
     assert first["status"] == second["status"] == "canceled"
     assert second["request_id"] != first["request_id"]
     assert json.loads(second["detail"])["idempotent_replay_of"] == first["request_id"]
     assert second["attempts"] == "0"
-    assert len(venue_calls(admin, "zebpay.cancel")) == calls
+    # the venue: cancelled by the first request's last call; the second sent none
+    calls = calls_for(admin, first["request_id"])
+    assert (calls[-1]["route"], calls[-1]["status"]) == ("zebpay.cancel", 200)
+    assert venue_order(admin, account, oid)["history"][-1]["call"] == calls[-1]["seq"]
+    assert calls_for(admin, second["request_id"]) == []
 
 
 def test_same_key_different_request_is_a_conflict(client, admin):
-    a, b = seed(admin, n=2)
+    account = "i-zebpay-idem"
+    a, b = seed(admin, account, n=2)
     k = key()
-    assert client.cancel("zebpay-main", a, idempotency_key=k).wait(10)["status"] == "canceled"
-    final = client.cancel("zebpay-main", b, idempotency_key=k).wait(10)
+    first = client.cancel(account, a, idempotency_key=k).wait(10)
+    assert first["status"] == "canceled"
+    final = client.cancel(account, b, idempotency_key=k).wait(10)
     assert (final["status"], final["error_code"]) == ("rejected", "idempotency_conflict")
-    assert len(venue_calls(admin, "zebpay.cancel")) == 1
+    assert first["request_id"] in final["error"]
+    # the venue: a cancelled by the first; nothing sent for the second, b still open
+    assert venue_order(admin, account, a)["history"][-1]["request_id"] == first["request_id"]
+    assert calls_for(admin, final["request_id"]) == []
+    assert order_status(admin, account, b) == "new"
+    assert not any(b in c["orders"] for c in admin.history()["calls"])
 
 
 def test_duplicate_arriving_while_the_first_runs_waits_for_its_outcome(client, admin):
     admin.faults(latency_ms=1500, routes=["zebpay.cancel"], accounts=["zebpay-slow"])
     [oid] = seed(admin, "zebpay-slow")
     k = key()
+    start = stream_end(client)  # before the first is sent: its `accepted` cannot be missed
     first = client.cancel("zebpay-slow", oid, idempotency_key=k)
     # the first has been accepted (it holds the key) before the duplicate is sent
-    for event in client.events(follow=True, start=client.tail_start(1)):
-        if event["request_id"] == first.request_id and event["event"] == "accepted":
-            break
+    await_event(
+        client, start, lambda e: e["request_id"] == first.request_id and e["event"] == "accepted"
+    )
     second = client.cancel("zebpay-slow", oid, idempotency_key=k)
     a, b = first.wait(15), second.wait(15)
     assert a["status"] == b["status"] == "canceled"
-    assert first.request_id in b["detail"]
-    assert len(venue_calls(admin, "zebpay.cancel", "zebpay-slow")) == 1
+    assert json.loads(b["detail"])["idempotent_replay_of"] == first.request_id
+    # the venue: one cancel, the first's, still unanswered when the duplicate came; none for it
+    [cancel] = calls_for(admin, first.request_id)
+    assert cancel["route"] == "zebpay.cancel" and int(b["received_ms"]) < cancel["answered_ms"]
+    assert calls_for(admin, second.request_id) == []
+    assert venue_order(admin, "zebpay-slow", oid)["history"][-1]["request_id"] == first.request_id
 
 
 def test_key_is_retained_for_the_configured_time(client, admin, stack):
-    [oid] = seed(admin)
+    retention = stack.settings.idempotency_retention_s
+    assert retention == 24 * 3600  # the documented default
+    [oid] = seed(admin, "i-zebpay-idem")
     k = key()
-    client.cancel("zebpay-main", oid, idempotency_key=k).wait(10)
-    ttl = client.store.redis.ttl(client.keys.idempotency("zebpay-main", k))
-    assert 0 < ttl <= stack.settings.idempotency_retention_s
-    assert stack.settings.idempotency_retention_s == 24 * 3600
+    final = client.cancel("i-zebpay-idem", oid, idempotency_key=k).wait(10)
+    idem = client.keys.idempotency("i-zebpay-idem", k)
+    ttl = client.store.redis.ttl(idem)
+    # set when the key was claimed, moments ago: the whole retention, less those moments
+    assert retention - 60 < ttl <= retention
+    assert client.store.redis.hget(idem, "request_id") == final["request_id"]
 
 
 def test_claim_is_atomic_under_concurrent_requests(stack, client, admin):
