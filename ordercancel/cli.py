@@ -196,7 +196,7 @@ def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from ordercancel import workers
+    from ordercancel.node import supervisor as workers
 
     return workers.run(args.celery_args, settings)
 
@@ -208,7 +208,7 @@ def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from ordercancel.demo import run
+    from ordercancel.devtools.demo import run
 
     return run(
         orders=args.orders,
@@ -219,7 +219,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from ordercancel.bench import SCENARIOS, run
+    from ordercancel.devtools.bench import SCENARIOS, run
 
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     return run(names, as_json=args.json, plot_path=args.plot, redis_url=settings.redis_url,
@@ -228,7 +228,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_drill(args: argparse.Namespace, settings: Settings) -> int:
-    from ordercancel.drill import SCENARIOS, run
+    from ordercancel.devtools.drill import SCENARIOS, run
 
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     return run(
@@ -242,7 +242,7 @@ def cmd_drill(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
-    from ordercancel.demo import up
+    from ordercancel.devtools.demo import up
 
     return up(settings, with_sim=args.sim)
 

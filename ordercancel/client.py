@@ -6,14 +6,14 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from ordercancel.celery_app import enqueue, make_celery
 from ordercancel.config import Settings
 from ordercancel.errors import WaitTimeout
 from ordercancel.events import Event
-from ordercancel.keys import Keys
+from ordercancel.node.celery_app import enqueue, make_celery
 from ordercancel.outcomes import Kind
 from ordercancel.request import new_request_id, now_ms
-from ordercancel.store import Store
+from ordercancel.state.keys import Keys
+from ordercancel.state.store import Store
 
 
 class Ticket:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ordercancel import sentry
+from ordercancel.observe import sentry
 from ordercancel.outcomes import ErrorCode, EventType, Status
 from ordercancel.request import Request, now_ms
 

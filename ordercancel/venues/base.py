@@ -51,10 +51,10 @@ from requests.auth import AuthBase
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_environ_proxies
 
-from ordercancel.budget import Budget
 from ordercancel.config import AccountConfig
+from ordercancel.engine.budget import Budget
 from ordercancel.errors import VenueTimeout, VenueUnavailable
-from ordercancel.metrics import BUDGET_WAIT_SECONDS, BUDGET_WAITS, VENUE_CALLS
+from ordercancel.observe.metrics import BUDGET_WAIT_SECONDS, BUDGET_WAITS, VENUE_CALLS
 from ordercancel.outcomes import Status
 from ordercancel.venues import wire
 

@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ordercancel.client import Client
+from ordercancel.devtools.stack import Stack
 from ordercancel.sim.admin import SimAdmin
-from ordercancel.stack import Stack
 
 from .simkit import Sim
 

@@ -5,10 +5,10 @@ import time
 
 import pytest
 
-from ordercancel.budget import Budget, BudgetExhausted, calling
 from ordercancel.config import RateLimit
-from ordercancel.runtime import Runtime
-from ordercancel.store import connect
+from ordercancel.engine.budget import Budget, BudgetExhausted, calling
+from ordercancel.node.runtime import Runtime
+from ordercancel.state.store import connect
 
 from .conftest import seed, venue_calls
 

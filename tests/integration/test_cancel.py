@@ -2,9 +2,9 @@
 
 import threading
 
+from ordercancel.engine.pipeline import handle
 from ordercancel.events import FIELDS
-from ordercancel.pipeline import handle
-from ordercancel.runtime import Runtime
+from ordercancel.node.runtime import Runtime
 
 from .conftest import events_of, now_ms, order_status, seed, venue_calls
 
@@ -127,7 +127,7 @@ def test_a_deadline_too_short_to_send_the_cancel_in_is_expired_not_an_error(clie
 
 
 def test_a_message_that_is_not_an_object_still_gets_a_final(client, stack):
-    from ordercancel.celery_app import TASK
+    from ordercancel.node.celery_app import TASK
 
     before = {e["request_id"] for e in client.events()}
     client._celery.send_task(TASK, args=["not an object"])

@@ -122,7 +122,7 @@ def test_cli_cancel_all(stack, admin):
 
 
 def test_zebpay_listing_follows_its_cursor_across_pages(stack, admin):
-    from ordercancel.runtime import Runtime
+    from ordercancel.node.runtime import Runtime
     from ordercancel.venues.base import Call
 
     ids = seed(admin, "zebpay-flat", n=1100, symbol="SOLUSDT")

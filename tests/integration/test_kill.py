@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from ordercancel.client import Client
+from ordercancel.devtools.stack import Stack
 from ordercancel.sim.admin import SimAdmin
-from ordercancel.stack import Stack
 
 from .conftest import REDIS_URL, order_status, seed
 

@@ -4,7 +4,7 @@ venue (the simulator's own record) shows, not against our events. Each of these 
 import json
 import time
 
-from ordercancel.runtime import Runtime
+from ordercancel.node.runtime import Runtime
 from ordercancel.venues.base import Call, OrderRef
 
 from .conftest import order_status, seed

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from ordercancel.devtools.stack import SYMBOLS
 from ordercancel.sim.history import CALL_FIELDS
-from ordercancel.stack import SYMBOLS
 
 from .simkit import AJA, GATEWAY_404, ORDER, ZEB, wall_ms
 

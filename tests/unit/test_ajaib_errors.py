@@ -58,7 +58,7 @@ def ajaib(**fields):
 )
 def test_config_errors_name_the_field(fields, field, words):
     if "signature_encoding" in fields or "symbols" in fields:
-        from ordercancel.stack import new_ec_key_pem
+        from ordercancel.devtools.stack import new_ec_key_pem
 
         fields = {**fields, "private_key": new_ec_key_pem()}
     with pytest.raises(ConfigError) as info:
