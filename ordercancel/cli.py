@@ -20,6 +20,7 @@ from ordercancel.config import Settings, safe_url
 from ordercancel.errors import ConfigError, WaitTimeout
 from ordercancel.events import Event
 from ordercancel.outcomes import SUCCESS
+from ordercancel.settings import load_settings
 
 if TYPE_CHECKING:
     from ordercancel.client import Client, Ticket
@@ -391,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # SIGTERM ends like Ctrl-C: the embedded Redis and worker a command started are stopped
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
-        settings = Settings.from_env()
+        settings = load_settings()
     except ConfigError as exc:
         print(f"ordercancel: {exc}", file=sys.stderr)
         return EXIT_USAGE

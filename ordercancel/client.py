@@ -12,6 +12,7 @@ from ordercancel.events import Event
 from ordercancel.node.celery_app import enqueue, make_celery
 from ordercancel.outcomes import Kind
 from ordercancel.request import new_request_id, now_ms
+from ordercancel.settings import load_settings
 from ordercancel.state.keys import Keys
 from ordercancel.state.store import Store
 
@@ -52,7 +53,7 @@ class Client:
     @classmethod
     def from_env(cls) -> Client:
         """Settings from `ORDERCANCEL_CONFIG` and the `ORDERCANCEL_*` variables."""
-        return cls(Settings.from_env())
+        return cls(load_settings())
 
     def submit(self, request: dict[str, Any]) -> Ticket:
         """Send one request (CONTRACT §4). Validation happens in the worker: an invalid request

@@ -14,16 +14,16 @@ from typing import Any
 
 from celery.signals import after_setup_logger, worker_ready
 
-from ordercancel.config import Settings
 from ordercancel.errors import ConfigError
 from ordercancel.node import broker
 from ordercancel.node.celery_app import make_celery
 from ordercancel.node.runtime import Runtime
 from ordercancel.observe import metrics, sentry
+from ordercancel.settings import load_settings
 from ordercancel.state.keys import Keys
 
 try:
-    settings = Settings.from_env()
+    settings = load_settings()
 except ConfigError as exc:
     print(f"ordercancel: {exc}", file=sys.stderr)
     raise SystemExit(2) from None

@@ -20,8 +20,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ordercancel.config import Settings
 from ordercancel.devtools.embedded import EmbeddedRedis
+from ordercancel.settings import load_settings
 from ordercancel.sim import SimServer, make_server
 from ordercancel.sim.admin import SimAdmin
 from ordercancel.state.keys import Keys
@@ -157,7 +157,7 @@ class Stack:
             "accounts": accounts,
         }
         self.config_path.write_text(toml(config))
-        self.settings = Settings.from_env(self.env)
+        self.settings = load_settings(self.env)
 
     @property
     def redis_url(self) -> str:

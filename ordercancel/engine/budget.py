@@ -16,12 +16,8 @@ ends, and the window is left as it was.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-from collections.abc import Iterator
-from contextvars import ContextVar
-from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
@@ -37,25 +33,6 @@ MAX_NAP_S = 0.25
 
 class BudgetExhausted(RateLimited):
     """No budget before the deadline: the call was never sent."""
-
-
-@dataclass(frozen=True)
-class CallContext:
-    urgent: bool
-    deadline_at_ms: int
-
-
-_context: ContextVar[CallContext | None] = ContextVar("ordercancel_call", default=None)
-
-
-@contextlib.contextmanager
-def calling(urgent: bool, deadline_at_ms: int) -> Iterator[None]:
-    """Venue calls made inside are `urgent` (or not) and may wait for budget until the deadline."""
-    token = _context.set(CallContext(urgent, deadline_at_ms))
-    try:
-        yield
-    finally:
-        _context.reset(token)
 
 
 class Budget:
@@ -76,13 +53,10 @@ class Budget:
             keys=self.keys, args=[op, self.window_ms, self.limit.count, routine, arg]
         )
 
-    def acquire(self, timeout: float) -> float:
-        """Take one token, waiting while there is none; returns the seconds waited.
-
-        Outside a `calling` block the call is routine and may wait `timeout`."""
-        ctx = _context.get()
-        urgent = ctx.urgent if ctx else False
-        deadline = ctx.deadline_at_ms / 1000 if ctx else time.time() + timeout
+    def acquire(self, *, urgent: bool, start_by_ms: int) -> float:
+        """Take one token, waiting while there is none, at most until `start_by_ms`; returns
+        the seconds waited. Urgent work may use the whole window."""
+        deadline = start_by_ms / 1000
         started = time.time()
         while True:
             code, wait_ms = self._run("take", 0 if urgent else self.routine)

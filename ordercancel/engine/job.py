@@ -7,12 +7,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any, TypeVar
 
-from ordercancel.engine.budget import calling
 from ordercancel.engine.retry import FINISH_S, MIN_CALL_S, Deadline, Tally, call_with_retry
 from ordercancel.errors import NotSent, VenueError
 from ordercancel.events import Outcome, make_event, request_fields
 from ordercancel.node.runtime import Runtime
-from ordercancel.observe.metrics import RETRIES
+from ordercancel.observe.metrics import BUDGET_WAIT_SECONDS, BUDGET_WAITS, RETRIES
 from ordercancel.outcomes import EventType, Kind, Status
 from ordercancel.request import Request
 from ordercancel.venues import OrderState, Venue
@@ -85,32 +84,45 @@ class Job:
     def call(self, op: Callable[[Call], T], *, reserve: float = 0.0) -> T:
         """Call the venue with retries inside the deadline (see `retry.call_with_retry`)."""
         # the latest a call may start: waiting for budget past it leaves no time to finish
-        last_start_ms = self.deadline.at_ms - int((reserve + FINISH_S + MIN_CALL_S) * 1000)
-        with calling(self.urgent, last_start_ms):
-            return call_with_retry(
-                lambda timeout: op(self._call(timeout)),
-                deadline=self.deadline,
-                max_timeout=self.venue.account.timeout_s,
-                tally=self.tally,
-                resync=lambda timeout: self.venue.resync_clock(self._call(timeout)),
-                on_retry=self._retrying,
-                reserve=reserve,
-            )
+        start_by_ms = self.deadline.at_ms - int((reserve + FINISH_S + MIN_CALL_S) * 1000)
+        return call_with_retry(
+            lambda timeout: op(self._call(timeout, start_by_ms)),
+            deadline=self.deadline,
+            max_timeout=self.venue.account.timeout_s,
+            tally=self.tally,
+            resync=lambda timeout: self.venue.resync_clock(self._call(timeout, start_by_ms)),
+            on_retry=self._retrying,
+            reserve=reserve,
+        )
 
-    def _call(self, timeout: float) -> Call:
+    def _call(self, timeout: float, start_by_ms: int) -> Call:
         """A venue operation of this request, ending inside this node's lease (waiting for a
         renewal, within the deadline, while it has lapsed)."""
         held = self.rt.lease.hold(self.node, self.deadline.remaining() - FINISH_S - MIN_CALL_S)
         if held < MIN_CALL_S + FINISH_S:
             raise NotSent("this node's lease lapsed and was not renewed in time")
-        return Call(min(timeout, held - FINISH_S), self.req.request_id, self._before_send)
+        return Call(min(timeout, held - FINISH_S), self.req.request_id, self, start_by_ms)
 
-    def _before_send(self) -> None:
+    # -- the `Gate` each HTTP call passes through (venues/base.py)
+
+    def enter(self, call: Call) -> float:
+        """Take a rate token (urgent work may use the whole window), check the lease, count
+        the attempt up the lineage; the seconds the HTTP call may take."""
+        budget = self.rt.budget(self.venue)
+        assert call.start_by_ms is not None
+        waited = budget.acquire(urgent=self.urgent, start_by_ms=call.start_by_ms)
+        if waited > 0.001:
+            BUDGET_WAITS.labels(budget.scope).inc()
+            BUDGET_WAIT_SECONDS.labels(budget.scope).inc(waited)
         if self.rt.lease.hold(self.node, 0.0) < MIN_CALL_S:
             raise NotSent("this node's lease lapsed")
         for job in self._lineage():  # a child's calls are its parent's too
             with job._lock:
                 job._sent += 1
+        return max(0.05, call.timeout - waited)
+
+    def rate_limited(self, retry_after: float | None) -> None:
+        self.rt.budget(self.venue).penalize(retry_after)
 
     @property
     def may_have_acted(self) -> bool:

@@ -44,7 +44,8 @@ class Runtime:
 
         self.store.on_final = published
         self._venues: dict[str, Venue] = {}
-        self._budgets: dict[str, Budget] = {}
+        self._budgets: dict[str, Budget] = {}  # by scope
+        self._budget_of: dict[str, Budget] = {}  # by account
         self._lock = threading.Lock()
         #: this process's lease: who owns the requests it runs in Redis (`lease.py`)
         self.lease = Lease(
@@ -93,20 +94,24 @@ class Runtime:
             log.warning("lease %s was taken over; this node goes on as %s", node, self.node)
         return orphans
 
-    def _budget(self, venue: Venue) -> Budget:
+    def budget(self, venue: Venue) -> Budget:
         """The budget of the venue's scope: the smallest rate_limit of the accounts in it."""
-        scope = venue.budget_scope(venue.account)
-        budget = self._budgets.get(scope)
+        budget = self._budget_of.get(venue.account.name)
         if budget is None:
-            peers = [
-                c.rate_limit
-                for c in self.settings.accounts.values()
-                if c.venue == venue.name and venue.budget_scope(c) == scope
-            ]
-            limit = min(peers, key=lambda r: r.count / r.seconds)
-            budget = self._budgets[scope] = Budget(
-                self.store.redis, self.settings.prefix, scope, limit
-            )
+            with self._lock:
+                scope = venue.budget_scope(venue.account)
+                budget = self._budgets.get(scope)
+                if budget is None:
+                    peers = [
+                        c.rate_limit
+                        for c in self.settings.accounts.values()
+                        if c.venue == venue.name and venue.budget_scope(c) == scope
+                    ]
+                    limit = min(peers, key=lambda r: r.count / r.seconds)
+                    budget = self._budgets[scope] = Budget(
+                        self.store.redis, self.settings.prefix, scope, limit
+                    )
+                self._budget_of[venue.account.name] = budget
         return budget
 
     def venue(self, account: str) -> Venue:
@@ -118,6 +123,5 @@ class Runtime:
                 if venue is None:
                     config = self.settings.accounts[account]
                     venue = venue_class(config.venue)(config)
-                    venue.budget = self._budget(venue)
                     self._venues[account] = venue
         return venue

@@ -50,7 +50,7 @@ def init(settings: Settings, env: Mapping[str, str] | None = None) -> bool:
     from sentry_sdk.integrations.logging import LoggingIntegration
     from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 
-    from ordercancel import __version__
+    from ordercancel.version import __version__
 
     # longest first, so that a secret containing another is replaced whole
     _secrets = tuple(sorted(set(settings.secret_values()), key=len, reverse=True))

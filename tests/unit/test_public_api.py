@@ -36,10 +36,10 @@ def test_event_fields_match_the_contract():
 
 
 def test_celery_app_leaves_at_least_once_to_the_ledger():
-    from ordercancel.config import Settings
     from ordercancel.node.celery_app import ROUTINE, URGENT, make_celery
+    from ordercancel.settings import settings_from
 
-    settings = Settings.from_mapping({"requests": {"default_deadline_ms": 40_000}}, env={})
+    settings = settings_from({"requests": {"default_deadline_ms": 40_000}}, env={})
     conf = make_celery(settings).conf
     assert not conf.task_acks_late  # acked on start: the ledger carries the request
     assert conf.worker_prefetch_multiplier == 1
