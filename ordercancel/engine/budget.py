@@ -53,10 +53,12 @@ class Budget:
             keys=self.keys, args=[op, self.window_ms, self.limit.count, routine, arg]
         )
 
-    def acquire(self, *, urgent: bool, start_by_ms: int) -> float:
-        """Take one token, waiting while there is none, at most until `start_by_ms`; returns
-        the seconds waited. Urgent work may use the whole window."""
-        deadline = start_by_ms / 1000
+    def acquire(
+        self, timeout: float = 0.0, *, urgent: bool = False, start_by_ms: int | None = None
+    ) -> float:
+        """Take one token, waiting while there is none, until `start_by_ms` (else `timeout`
+        seconds); returns the seconds waited. Urgent work may use the whole window."""
+        deadline = start_by_ms / 1000 if start_by_ms is not None else time.time() + timeout
         started = time.time()
         while True:
             code, wait_ms = self._run("take", 0 if urgent else self.routine)
