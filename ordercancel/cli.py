@@ -256,7 +256,8 @@ def _request_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(*, venue_options: bool = False) -> argparse.ArgumentParser:
+    """The command line; `venue_options`: with each venue simulator's `sim` options."""
     p = argparse.ArgumentParser(
         prog="ordercancel", description="Cancel orders on crypto venues, verified."
     )
@@ -320,10 +321,10 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--seed", type=int, default=0, metavar="N", help="seed N open orders per account"
     )
-    sim.add_argument("--zebpay-limit", default="180/60s", help="ZebPay budget per client IP")
-    sim.add_argument(
-        "--ajaib-cancel-delay-ms", type=float, default=50.0, help="until an Ajaib cancel completes"
-    )
+    if venue_options:  # each venue simulator's own (imports every simulator: only for `sim`)
+        from ordercancel.sim.cli import add_arguments
+
+        add_arguments(sim)
     for name in ("latency-ms", "error-rate", "timeout-rate", "reset-rate"):
         sim.add_argument(f"--{name}", type=float, default=0.0)
     sim.set_defaults(func=cmd_sim)
@@ -388,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["worker"]:  # everything after `worker` belongs to celery
         args = argparse.Namespace(func=cmd_worker, celery_args=argv[1:])
     else:
-        args = parser().parse_args(argv)
+        args = parser(venue_options=argv[:1] == ["sim"]).parse_args(argv)
         # SIGTERM ends like Ctrl-C: the embedded Redis and worker a command started are stopped
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:

@@ -14,11 +14,13 @@ from typing import Any
 
 from ordercancel.client import Client
 from ordercancel.config import Settings
-from ordercancel.devtools.bench.kill import ACCOUNTS, AJAIB_RATE, CANCELLED, kill_round
-from ordercancel.devtools.stack import SYMBOLS, Stack, sim_accounts
+from ordercancel.devtools.bench.kill import ACCOUNTS, AJAIB_RATE, kill_round
+from ordercancel.devtools.stack import Stack, sim_accounts, symbols
 from ordercancel.devtools.stats import percentile
 from ordercancel.events import Event
+from ordercancel.sim import simulator
 from ordercancel.sim.admin import SimAdmin
+from ordercancel.venues import venue_class
 
 
 def _say(quiet: bool, text: str) -> None:
@@ -29,11 +31,11 @@ def _say(quiet: bool, text: str) -> None:
 def _cancel_all_orders(client: Client, venue: str, ids: list[str]) -> list[Event]:
     """Cancel seeded orders: one request per order, except on a venue with batch cancels,
     where the second half of each symbol's orders goes as one `cancel_batch`."""
-    account, symbols = ACCOUNTS[venue], SYMBOLS[venue][:2]
+    account, listed = ACCOUNTS[venue], symbols(venue)[:2]
     singles, batches = [], []
-    for n, symbol in enumerate(symbols):
-        mine = ids[n :: len(symbols)]
-        half = len(mine) // 2 if venue == "ajaib" else len(mine)
+    for n, symbol in enumerate(listed):
+        mine = ids[n :: len(listed)]
+        half = len(mine) // 2 if venue_class(venue).max_batch else len(mine)
         singles += [
             client.cancel(account, oid, symbol=symbol, reason="demo") for oid in mine[:half]
         ]
@@ -61,7 +63,7 @@ def run(*, orders: int, kill_orders: int, as_json: bool, redis_url: str | None) 
     prefix = "ordercancel" if redis_url is None else f"ordercancel-demo-{secrets.token_hex(4)}"
     started = time.monotonic()
     report: dict[str, Any] = {}
-    accounts = functools.partial(sim_accounts, ajaib_rate_limit=AJAIB_RATE)
+    accounts = functools.partial(sim_accounts, rate_limits={"ajaib": AJAIB_RATE})
     with Stack(redis_url=redis_url, prefix=prefix, accounts=accounts) as stack:
         where = "embedded at " + stack.redis_url if redis_url is None else "given"
         _say(quiet, f"redis     {where}")
@@ -69,10 +71,10 @@ def run(*, orders: int, kill_orders: int, as_json: bool, redis_url: str | None) 
         _say(quiet, "worker    ready (urgent + routine nodes)")
         admin, client = SimAdmin(stack.sim_url), Client(stack.settings)
         for venue, account in ACCOUNTS.items():
-            symbols, cancelled = SYMBOLS[venue][:2], CANCELLED[venue]
-            specs = [{"symbol": symbols[i % len(symbols)]} for i in range(orders)]
+            listed, cancelled = symbols(venue)[:2], simulator(venue).CANCELLED
+            specs = [{"symbol": listed[i % len(listed)]} for i in range(orders)]
             ids = admin.seed(venue, account, specs)
-            _say(quiet, f"{venue:<9} seeded {len(ids)} open orders ({', '.join(symbols)})")
+            _say(quiet, f"{venue:<9} seeded {len(ids)} open orders ({', '.join(listed)})")
             t0 = time.monotonic()
             finals = _cancel_all_orders(client, venue, ids)
             elapsed = time.monotonic() - t0

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -17,51 +16,31 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-
 from ordercancel.devtools.embedded import EmbeddedRedis
 from ordercancel.settings import load_settings
-from ordercancel.sim import SimServer, make_server
+from ordercancel.sim import SimServer, make_server, simulator, simulators
 from ordercancel.sim.admin import SimAdmin
 from ordercancel.state.keys import Keys
 from ordercancel.state.store import BLOCK_SLICE_S, connect
 
 
-def new_ec_key_pem() -> str:
-    """A fresh ECDSA P-256 private key (PKCS#8 PEM), as an Ajaib user would generate."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return pem.decode()
+def sim_accounts(
+    sim_url: str, *, rate_limits: Mapping[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Accounts for the simulator with fresh credentials: `<venue>-main` for every venue that
+    has a simulator, with all its symbols; `rate_limits`: per venue, instead of its default."""
+    accounts = {}
+    for venue, module in simulators().items():
+        table = module.demo_account(sim_url)
+        if rate_limits and venue in rate_limits:
+            table["rate_limit"] = rate_limits[venue]
+        accounts[f"{venue}-main"] = table
+    return accounts
 
 
-SYMBOLS = {
-    "zebpay": ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT"],
-    "ajaib": ["BTC_USDT", "ETH_USDT", "SOL_USDT", "XRP_USDT", "DOGE_USDT"],
-}
-
-
-def sim_accounts(sim_url: str, *, ajaib_rate_limit: str | None = None) -> dict[str, dict[str, Any]]:
-    """Accounts for the simulator with fresh credentials: one per venue, five symbols each."""
-    return {
-        "zebpay-main": {
-            "venue": "zebpay",
-            "base_url": sim_url,
-            "api_key": "zk_" + secrets.token_hex(8),
-            "api_secret": secrets.token_hex(24),
-            "symbols": SYMBOLS["zebpay"],
-        },
-        "ajaib-main": {
-            "venue": "ajaib",
-            "base_url": sim_url,
-            "api_key": "ak_" + secrets.token_hex(8),
-            "private_key": new_ec_key_pem(),
-            "symbols": SYMBOLS["ajaib"],
-            **({"rate_limit": ajaib_rate_limit} if ajaib_rate_limit else {}),
-        },
-    }
+def symbols(venue: str) -> tuple[str, ...]:
+    """The symbols the venue's simulator lists."""
+    return tuple(simulator(venue).SYMBOLS)
 
 
 def toml(data: Mapping[str, Any]) -> str:

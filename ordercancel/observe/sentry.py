@@ -28,9 +28,19 @@ from ordercancel.config import Settings
 
 DSN_ENV = "SENTRY_DSN"
 FILTERED = "[Filtered]"
-#: keys whose values are dropped wherever they appear (sentry-sdk's list, and ours)
-DENY = ["signature", "x-signature", "x-auth-signature", "x-api-key", "x-auth-apikey", "api_secret",
-        "jwt", "pem", "body"]  # fmt: skip
+#: keys whose values are dropped wherever they appear: sentry-sdk's list, ours, and every
+#: registered venue's `secret_headers`
+DENY = ["signature", "api_secret", "jwt", "pem", "body"]
+
+
+def denylist() -> list[str]:
+    """`DENY` and every registered venue's secret headers, lower case."""
+    from ordercancel import venues
+
+    headers = {h.lower() for n in venues.names() for h in venues.venue_class(n).secret_headers}
+    return DENY + sorted(headers)
+
+
 REPORTED = frozenset({"failed", "unknown"})
 TAGS = ("venue", "account", "error_code", "kind", "status", "request_id")
 
@@ -68,7 +78,7 @@ def init(settings: Settings, env: Mapping[str, str] | None = None) -> bool:
         include_local_variables=False,
         max_request_body_size="never",
         trace_propagation_targets=[],
-        event_scrubber=EventScrubber(denylist=DEFAULT_DENYLIST + DENY, recursive=True),
+        event_scrubber=EventScrubber(denylist=DEFAULT_DENYLIST + denylist(), recursive=True),
         before_send=scrub,
         before_send_transaction=scrub,
     )

@@ -185,6 +185,11 @@ class Venue(ABC):
     cancel_all_by_symbol: ClassVar[bool | None] = None
     #: what the venue's rate limit applies to: "ip" (every account via one host) or "account"
     rate_scope: ClassVar[str] = "account"
+    #: request headers that carry a credential or a signature: never in a Sentry event
+    secret_headers: ClassVar[tuple[str, ...]] = ()
+    #: the module of the venue's simulator (`ordercancel.sim`), for tests and dev tools; a
+    #: worker never imports it
+    simulator: ClassVar[str | None] = None
 
     def __init__(self, account: AccountConfig):
         self.account = account

@@ -58,9 +58,9 @@ def ajaib(**fields):
 )
 def test_config_errors_name_the_field(fields, field, words):
     if "signature_encoding" in fields or "symbols" in fields:
-        from ordercancel.devtools.stack import new_ec_key_pem
+        from ordercancel.sim.ajaib import demo_account
 
-        fields = {**fields, "private_key": new_ec_key_pem()}
+        fields = {**fields, "private_key": demo_account("http://sim")["private_key"]}
     with pytest.raises(ConfigError) as info:
         settings_from({"accounts": {"ajaib-main": ajaib(**fields)}}, env={})
     assert info.value.field == field and words in str(info.value)

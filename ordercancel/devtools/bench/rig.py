@@ -50,7 +50,7 @@ class SimProcess:
 
 
 def bench_accounts(sim_url: str) -> dict[str, dict[str, Any]]:
-    accounts = sim_accounts(sim_url, ajaib_rate_limit="1000000/1s")
+    accounts = sim_accounts(sim_url, rate_limits={"ajaib": "1000000/1s"})
     accounts[ACCOUNT]["rate_limit"] = UNLIMITED
     return accounts
 

@@ -20,16 +20,15 @@ from typing import Any
 from ordercancel.client import Client
 from ordercancel.devtools.drill.truth import Sent, check
 from ordercancel.devtools.procs import group_pids
-from ordercancel.devtools.stack import SYMBOLS, Stack, sim_accounts
+from ordercancel.devtools.stack import Stack, sim_accounts, symbols
 from ordercancel.events import Event
 from ordercancel.request import new_request_id
+from ordercancel.sim import simulator, simulators
 from ordercancel.sim.admin import SimAdmin
 from ordercancel.state.store import REDIS_DOWN
 
-#: the simulator's order states that mean "no longer open", per venue
-CLOSED = {"zebpay": {"canceled", "filled"}, "ajaib": {"CANCELLED", "FILLED"}}
-ID_FIELD = {"zebpay": "clientOrderId", "ajaib": "order_id"}
-VENUES = {"zebpay-main": "zebpay", "ajaib-main": "ajaib"}
+#: the drill's accounts (`sim_accounts`): one per simulated venue
+VENUES = {f"{venue}-main": venue for venue in simulators()}
 
 
 def say(line: str) -> None:
@@ -74,8 +73,7 @@ DENIED = "zebpay-denied"
 def drill_accounts(sim_url: str, **overrides: Any) -> dict[str, dict[str, Any]]:
     """The two simulator accounts, with budgets that keep rate limits out of the drill, and
     `DENIED`."""
-    accounts = sim_accounts(sim_url, ajaib_rate_limit="2000/1s")
-    accounts["zebpay-main"]["rate_limit"] = "100000/60s"
+    accounts = sim_accounts(sim_url, rate_limits={"zebpay": "100000/60s", "ajaib": "2000/1s"})
     accounts[DENIED] = dict(accounts["zebpay-main"], api_key="zk_" + secrets.token_hex(8))
     for account in accounts.values():
         account.update(overrides)
@@ -130,8 +128,8 @@ class Harness:
     def seed(self, per_venue: int) -> list[Order]:
         orders: list[Order] = []
         for account, venue in VENUES.items():
-            symbols = SYMBOLS[venue]
-            specs = [{"symbol": symbols[i % len(symbols)]} for i in range(per_venue)]
+            listed = symbols(venue)
+            specs = [{"symbol": listed[i % len(listed)]} for i in range(per_venue)]
             ids = self.admin.seed(venue, account, specs)
             orders += [Order(account, oid, s["symbol"]) for oid, s in zip(ids, specs, strict=True)]
         return orders
@@ -196,7 +194,7 @@ class Harness:
         states: dict[tuple[str, str], str] = {}
         for account, venue in VENUES.items():
             for o in self.admin.orders(venue, account):
-                states[(account, str(o[ID_FIELD[venue]]))] = str(o["status"])
+                states[(account, str(o[simulator(venue).ID_FIELD]))] = str(o["status"])
         return states
 
     def count(self, row: Row, rids: list[str], finals: dict[str, Event | None]) -> None:
@@ -234,7 +232,11 @@ class Harness:
 
     def still_open(self, orders: Iterable[Order]) -> int:
         states = self.venue_orders()
-        return sum(1 for o in orders if states.get((o.account, o.order_id)) not in CLOSED[o.venue])
+        return sum(
+            1
+            for o in orders
+            if states.get((o.account, o.order_id), "") in simulator(o.venue).OPEN | {""}
+        )
 
 
 def shut(stack: Stack, client: Client) -> None:

@@ -32,9 +32,10 @@ from ordercancel.devtools.drill.chaos import (
 )
 from ordercancel.devtools.drill.harness import say, shut
 from ordercancel.devtools.drill.truth import INVARIANTS, Sent, check
-from ordercancel.devtools.stack import SYMBOLS, Stack, sim_accounts
+from ordercancel.devtools.stack import Stack, sim_accounts, symbols
 from ordercancel.events import Event
 from ordercancel.request import now_ms
+from ordercancel.sim import simulator
 from ordercancel.sim.admin import SimAdmin
 from ordercancel.state.store import REDIS_DOWN
 
@@ -45,26 +46,25 @@ LEASE_S = 2
 SETTLE_S = 0.5
 
 ACCOUNTS = [
-    AccountSpec("zebpay-main", "zebpay", None, tuple(SYMBOLS["zebpay"])),
+    AccountSpec("zebpay-main", "zebpay", None, symbols("zebpay")),
     AccountSpec("zebpay-sym", "zebpay", ("BTCUSDT", "ETHUSDT"), ("BTCUSDT", "ETHUSDT")),
     AccountSpec(
         "ajaib-main", "ajaib", ("BTC_USDT", "ETH_USDT"), ("BTC_USDT", "ETH_USDT", "SOL_USDT")
     ),
-    AccountSpec("ajaib-all", "ajaib", None, tuple(SYMBOLS["ajaib"])),
+    AccountSpec("ajaib-all", "ajaib", None, symbols("ajaib")),
 ]
 #: what an account-wide cancel_all covers: ZebPay's cancel-all is account-wide whatever its
 #: `symbols` (they only say what to list); an Ajaib account's `symbols` bound it
 COVERED: dict[str, tuple[str, ...] | None] = {
     a.name: a.symbols if a.venue == "ajaib" else None for a in ACCOUNTS
 }
-ID_FIELD = {"zebpay": "clientOrderId", "ajaib": "order_id"}
 
 
 def truth_accounts(sim_url: str) -> dict[str, dict[str, Any]]:
     """The four accounts, fresh credentials each, budgets that keep rate limits out of it."""
     accounts = {}
     for spec in ACCOUNTS:
-        template = sim_accounts(sim_url, ajaib_rate_limit="2000/1s")[f"{spec.venue}-main"]
+        template = sim_accounts(sim_url, rate_limits={"ajaib": "2000/1s"})[f"{spec.venue}-main"]
         template.pop("symbols")
         if spec.symbols is not None:
             template["symbols"] = list(spec.symbols)
@@ -192,7 +192,7 @@ class TruthRig:
     def _fill(self, order: _Seeded) -> None:
         oid: Any = order.order_id if order.venue == "zebpay" else int(order.order_id)
         self.admin.action(
-            order.venue, "fill", account=order.account, **{ID_FIELD[order.venue]: oid}
+            order.venue, "fill", account=order.account, **{simulator(order.venue).ID_FIELD: oid}
         )
 
     def _chaos(

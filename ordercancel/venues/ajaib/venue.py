@@ -64,6 +64,8 @@ class Ajaib(Venue):
     default_rate_limit = "20/1s"  # no published quota: conservative, shrinks on 429
     max_batch = 100  # the docs set none; chunks keep one refused call small
     cancel_all_by_symbol = True  # DELETE /order/open takes one symbol
+    secret_headers = ("x-api-key", "x-signature")
+    simulator = "ordercancel.sim.ajaib"
 
     @classmethod
     def parse_options(

@@ -52,6 +52,8 @@ class ZebPay(Venue):
     default_rate_limit = "180/60s"  # per client IP, all /api routes
     cancel_all_by_symbol = False  # DELETE /order/all is account-wide
     rate_scope = "ip"
+    secret_headers = ("x-auth-apikey", "x-auth-signature")  # and Authorization (sentry's list)
+    simulator = "ordercancel.sim.zebpay"
 
     @classmethod
     def parse_options(
