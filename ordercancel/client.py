@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -222,9 +221,3 @@ class Client:
     def close(self) -> None:
         self.store.redis.close()
         self._celery.close()
-
-
-def wait_all(tickets: list[Ticket], timeout: float) -> list[Event]:
-    """Final events for every ticket, waiting at most `timeout` seconds in all."""
-    end = time.monotonic() + timeout
-    return [t.wait(max(0.01, end - time.monotonic())) for t in tickets]

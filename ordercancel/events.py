@@ -66,6 +66,17 @@ class Outcome:
         )
 
     @classmethod
+    def of_parts(
+        cls, done: int, total: int, code: str, error: str, *, attempts: int, detail: Any
+    ) -> Outcome:
+        """An aggregate request's outcome: `completed` when all `total` parts are done, else
+        `partial` (some were) or `failed` (none), with `code` and `error`."""
+        if done == total:
+            return cls(Status.COMPLETED, attempts=attempts, detail=detail)
+        status = Status.FAILED if done == 0 else Status.PARTIAL
+        return cls(status, code, error, attempts=attempts, detail=detail)
+
+    @classmethod
     def internal(cls, exc: Exception, fields: Mapping[str, str]) -> Outcome:
         """A bug, survived: the request still ends (`failed`, `internal`); the exception is
         logged and sent to Sentry."""

@@ -25,6 +25,7 @@ import redis
 
 from ordercancel.config import RateLimit
 from ordercancel.errors import RateLimited
+from ordercancel.state.keys import Keys
 
 ROUTINE_SHARE = 0.8
 #: the longest single sleep while waiting for budget (the window may free earlier)
@@ -40,8 +41,8 @@ class Budget:
 
     def __init__(self, client: redis.Redis, prefix: str, scope: str, limit: RateLimit):
         self.redis, self.scope, self.limit = client, scope, limit
-        self.hold_key = hold_key(prefix, scope)
-        self.keys = [f"{prefix}:budget:{scope}", f"{prefix}:budget:{scope}:routine", self.hold_key]
+        self.keys = Keys(prefix).budget(scope)
+        self.hold_key = self.keys[2]
         self.window_ms = max(1, round(limit.seconds * 1000))
         self.routine = max(1, math.floor(limit.count * ROUTINE_SHARE))
         self._script = client.register_script(
@@ -86,7 +87,3 @@ class Budget:
     def left(self) -> int:
         """Calls the window has room for now."""
         return int(self._run("left"))
-
-
-def hold_key(prefix: str, scope: str) -> str:
-    return f"{prefix}:budget:hold:{scope}"

@@ -140,7 +140,8 @@ def batch_flow(job: Job) -> Outcome:
     ]
     for future in futures:
         statuses[future.result().status.value] += 1
-    return _aggregate(job, statuses, attempts + job.calls)  # the children's calls are the job's
+    # the children's calls are the job's
+    return _batch_outcome(statuses, attempts + job.calls)
 
 
 def _send_batch(job: Job, chunk: list[Job]) -> list[tuple[Job, Callable[[], Outcome]]]:
@@ -181,15 +182,13 @@ def _finish_child(child: Job, run: Callable[[], Outcome]) -> Outcome:
     return outcome
 
 
-def _aggregate(job: Job, statuses: Counter[str], attempts: int) -> Outcome:
+def _batch_outcome(statuses: Counter[str], attempts: int) -> Outcome:
     total = sum(statuses.values())
     closed = sum(n for status, n in statuses.items() if status in SUCCESS)
     detail = {"orders": total, "closed": closed, "statuses": dict(sorted(statuses.items()))}
-    if closed == total:
-        return Outcome(Status.COMPLETED, attempts=attempts, detail=detail)
-    status = Status.FAILED if closed == 0 else Status.PARTIAL
-    return Outcome(
-        status,
+    return Outcome.of_parts(
+        closed,
+        total,
         ErrorCode.STILL_OPEN if closed else ErrorCode.VENUE_ERROR,
         f"{total - closed} of {total} orders not known to be closed",
         attempts=attempts,

@@ -70,7 +70,7 @@ def kill_flow(
     finally:
         if running is None:
             rt.store.release_kill(claim)
-    outcome = _aggregate(outcomes)
+    outcome = _kill_outcome(outcomes)
     return replace(outcome, detail={**outcome.detail, "joined": joined}) if joined else outcome
 
 
@@ -122,7 +122,7 @@ def _wait_for(first_id: str, rt: Runtime, deadline: Deadline) -> None:
             return
 
 
-def _aggregate(outcomes: dict[str, Outcome]) -> Outcome:
+def _kill_outcome(outcomes: dict[str, Outcome]) -> Outcome:
     per_account: dict[str, Any] = {}
     for account, outcome in outcomes.items():
         per_account[account] = {
@@ -135,13 +135,10 @@ def _aggregate(outcomes: dict[str, Outcome]) -> Outcome:
             per_account[account]["error_code"] = outcome.error_code
     attempts = sum(o.attempts for o in outcomes.values())
     detail = {"accounts": per_account, "halted": True}
-    done = [a for a, o in outcomes.items() if o.status is Status.COMPLETED]
-    if len(done) == len(outcomes):
-        return Outcome(Status.COMPLETED, attempts=attempts, detail=detail)
-    status = Status.FAILED if not done else Status.PARTIAL
-    left = sorted(set(outcomes) - set(done))
-    return Outcome(
-        status,
+    left = sorted(a for a, o in outcomes.items() if o.status is not Status.COMPLETED)
+    return Outcome.of_parts(
+        len(outcomes) - len(left),
+        len(outcomes),
         ErrorCode.STILL_OPEN,
         f"not verified flat: {', '.join(left)}",
         attempts=attempts,

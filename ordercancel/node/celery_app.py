@@ -5,7 +5,8 @@
   kombu's late acknowledgement cannot promise it (a message popped by a worker that dies before
   kombu records it is gone), and a late ack after a broker reconnect kills the Celery 5.7 node.
   kombu keeps no copy of delivered messages in Redis either (`broker.py`);
-- prefetch 1: a worker holds no more messages than it is running;
+- prefetch 1: a worker reserves one message per thread (`worker_concurrency`), so a message
+  waits in the queue, where any node can take it, rather than behind a busy node;
 - two queues: `urgent` (kill) and `routine`; `ordercancel worker` runs a worker for each, so
   routine work never occupies the threads urgent work needs.
 """

@@ -1,4 +1,4 @@
-"""Every Redis key ordercancel uses, in one place (CONTRACT §3)."""
+"""Every Redis key ordercancel uses, in one place (CONTRACT §3): the budget's too."""
 
 from __future__ import annotations
 
@@ -101,6 +101,11 @@ class Keys:
     def final(self, request_id: str) -> str:
         """List holding the request's one final event (JSON)."""
         return f"{self.final_prefix}{request_id}"
+
+    def budget(self, scope: str) -> list[str]:
+        """A rate budget scope's keys: its window, its routine window, its hold (`budget.lua`)."""
+        base = f"{self.prefix}:budget:{scope}"
+        return [base, f"{base}:routine", f"{self.prefix}:budget:hold:{scope}"]
 
     def last(self, request_id: str) -> str:
         """The latest non-final event of a begun request (JSON): it was begun at least once."""

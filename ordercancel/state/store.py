@@ -18,9 +18,9 @@ import redis
 
 from ordercancel.config import Settings
 from ordercancel.errors import Fenced
+from ordercancel.events import Event
 from ordercancel.state.keys import Keys
 
-Event = dict[str, str]
 #: Redis is away (restarting, failing over, unreachable): worth waiting for, not an outcome.
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError)
 #: Not an outcome: the request is left to run again (Redis away, or this node's lease lost).

@@ -148,21 +148,19 @@ class CancelReply:
 
 @dataclass(frozen=True)
 class BatchReply:
-    """A batch cancel's answer: ids the venue took (outcome still to confirm) and ids it refused."""
+    """A batch cancel's answer: the ids the venue took (each read back or settled later); any
+    other id of the batch it did not take."""
 
     accepted: tuple[str, ...]
-    refused: tuple[str, ...]
     http_status: int | None = None
 
 
 @dataclass(frozen=True)
 class CancelAllReply:
-    """A cancel-all's answer. `settled`: the venue says the listed orders are cancelled (not
-    merely that it took the instruction)."""
+    """A cancel-all's answer: the orders the venue names as cancelled (or being cancelled);
+    verification lists the scope again either way."""
 
     cancelled: tuple[OrderRef, ...]
-    settled: bool
-    refused: tuple[str, ...] = ()
     http_status: int | None = None
 
 
@@ -202,7 +200,8 @@ class Venue(ABC):
 
     @classmethod
     def budget_scope(cls, account: AccountConfig) -> str:
-        """Who shares the account's rate budget: one key per egress host, or per account."""
+        """Who shares the account's rate budget: every account of the venue reached at the same
+        hostname (a limit per client IP), or the account alone."""
         if cls.rate_scope == "ip":
             return f"{cls.name}@{urlsplit(account.base_url).hostname}"
         return f"{cls.name}:{account.name}"

@@ -178,11 +178,8 @@ class Ajaib(Venue):
         Not atomic: both `success` and `fail` are read."""
         body = {"order_ids": [int(r.order_id) for r in refs], "symbol": symbol}
         status, answer = self._call("DELETE", "/order/batch", call, json=body)
-        success, fail = _ids(answer, "batch cancel")
-        sent = {r.order_id for r in refs}
-        # an id the venue did not mention is treated as refused: it is read back either way
-        missing = tuple(sorted(sent - set(success) - set(fail)))
-        return BatchReply(accepted=success, refused=fail + missing, http_status=status)
+        success, _ = _ids(answer, "batch cancel")  # `fail` and unmentioned ids: read back
+        return BatchReply(accepted=success, http_status=status)
 
     def cancel_all(self, symbol: str | None, call: Call) -> CancelAllReply:
         """`DELETE /coin/internal/v1/order/open?symbol=`: not atomic, `success` ids are
@@ -190,9 +187,9 @@ class Ajaib(Venue):
         if symbol is None:
             raise ValueError("ajaib's cancel-all takes a symbol")
         status, body = self._call("DELETE", "/order/open", call, params={"symbol": symbol})
-        success, fail = _ids(body, "cancel-all")
+        success, _ = _ids(body, "cancel-all")
         cancelled = tuple(OrderRef(i, symbol) for i in success)
-        return CancelAllReply(cancelled=cancelled, settled=False, refused=fail, http_status=status)
+        return CancelAllReply(cancelled=cancelled, http_status=status)
 
     def list_open(self, symbol: str, call: Call) -> list[OrderRef]:
         """`GET /coin/internal/v1/order/open?symbol=&limit=&from_order_id=`: newest first;

@@ -192,7 +192,7 @@ class ZebPay(Venue):
             for o in data
             if isinstance(o, Mapping) and o.get("clientOrderId") and o.get("status") == "canceled"
         )
-        return CancelAllReply(cancelled=refs, settled=True, http_status=status)
+        return CancelAllReply(cancelled=refs, http_status=status)
 
     def list_open(self, symbol: str, call: Call) -> list[OrderRef]:
         """`GET /api/v1/trade/order/open-orders?symbol=&limit=&since=`, following
