@@ -130,8 +130,9 @@ def test_a_message_that_is_not_an_object_still_gets_a_final(client, stack):
     from ordercancel.node.celery_app import TASK
 
     before = {e["request_id"] for e in client.events()}
+    start = client.tail_start(0)
     client._celery.send_task(TASK, args=["not an object"])
-    for event in client.events(follow=True, start=client.tail_start(0)):
+    for event in client.events(follow=True, start=start):
         if event["request_id"] not in before and event["error_code"] == "invalid_message":
             assert event["event"] == "final" and event["status"] == "rejected"
             break
