@@ -310,7 +310,9 @@ def parser(*, venue_options: bool = False) -> argparse.ArgumentParser:
 
     sub.add_parser("worker", help="the Celery worker (celery -A ordercancel.worker worker [ARGS])")
 
-    sim = sub.add_parser("sim", help="the venue simulator (every registered venue), with fault injection")
+    sim = sub.add_parser(
+        "sim", help="the venue simulator (every registered venue), with fault injection"
+    )
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8089)
     sim.add_argument(
