@@ -15,11 +15,10 @@ from ordercancel.errors import (
     WaitTimeout,
 )
 from ordercancel.outcomes import ErrorCode, EventType, Kind, Status
+from ordercancel.version import __version__
 
 if TYPE_CHECKING:
     from ordercancel.client import Client, Ticket
-
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:

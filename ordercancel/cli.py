@@ -20,6 +20,7 @@ from ordercancel.config import Settings, safe_url
 from ordercancel.errors import ConfigError, WaitTimeout
 from ordercancel.events import Event
 from ordercancel.outcomes import SUCCESS
+from ordercancel.settings import load_settings
 
 if TYPE_CHECKING:
     from ordercancel.client import Client, Ticket
@@ -196,7 +197,7 @@ def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    from ordercancel import workers
+    from ordercancel.node import supervisor as workers
 
     return workers.run(args.celery_args, settings)
 
@@ -208,7 +209,7 @@ def cmd_sim(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from ordercancel.demo import run
+    from ordercancel.devtools.demo import run
 
     return run(
         orders=args.orders,
@@ -219,7 +220,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
-    from ordercancel.bench import SCENARIOS, run
+    from ordercancel.devtools.bench import SCENARIOS, run
 
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     return run(names, as_json=args.json, plot_path=args.plot, redis_url=settings.redis_url,
@@ -228,7 +229,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_drill(args: argparse.Namespace, settings: Settings) -> int:
-    from ordercancel.drill import SCENARIOS, run
+    from ordercancel.devtools.drill import SCENARIOS, run
 
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     return run(
@@ -242,7 +243,7 @@ def cmd_drill(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
-    from ordercancel.demo import up
+    from ordercancel.devtools.demo import up
 
     return up(settings, with_sim=args.sim)
 
@@ -255,7 +256,8 @@ def _request_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true")
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(*, venue_options: bool = False) -> argparse.ArgumentParser:
+    """The command line; `venue_options`: with each venue simulator's `sim` options."""
     p = argparse.ArgumentParser(
         prog="ordercancel", description="Cancel orders on crypto venues, verified."
     )
@@ -308,7 +310,9 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("worker", help="the Celery worker (celery -A ordercancel.worker worker [ARGS])")
 
-    sim = sub.add_parser("sim", help="the venue simulator (both venues), with fault injection")
+    sim = sub.add_parser(
+        "sim", help="the venue simulator (every registered venue), with fault injection"
+    )
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8089)
     sim.add_argument(
@@ -319,10 +323,10 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--seed", type=int, default=0, metavar="N", help="seed N open orders per account"
     )
-    sim.add_argument("--zebpay-limit", default="180/60s", help="ZebPay budget per client IP")
-    sim.add_argument(
-        "--ajaib-cancel-delay-ms", type=float, default=50.0, help="until an Ajaib cancel completes"
-    )
+    if venue_options:  # each venue simulator's own (imports every simulator: only for `sim`)
+        from ordercancel.sim.cli import add_arguments
+
+        add_arguments(sim)
     for name in ("latency-ms", "error-rate", "timeout-rate", "reset-rate"):
         sim.add_argument(f"--{name}", type=float, default=0.0)
     sim.set_defaults(func=cmd_sim)
@@ -387,11 +391,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["worker"]:  # everything after `worker` belongs to celery
         args = argparse.Namespace(func=cmd_worker, celery_args=argv[1:])
     else:
-        args = parser().parse_args(argv)
+        args = parser(venue_options=argv[:1] == ["sim"]).parse_args(argv)
         # SIGTERM ends like Ctrl-C: the embedded Redis and worker a command started are stopped
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
-        settings = Settings.from_env()
+        settings = load_settings()
     except ConfigError as exc:
         print(f"ordercancel: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
-from ordercancel.celery_app import enqueue, make_celery
 from ordercancel.config import Settings
 from ordercancel.errors import WaitTimeout
 from ordercancel.events import Event
-from ordercancel.keys import Keys
+from ordercancel.node.celery_app import enqueue, make_celery
 from ordercancel.outcomes import Kind
 from ordercancel.request import new_request_id, now_ms
-from ordercancel.store import Store
+from ordercancel.settings import load_settings
+from ordercancel.state.keys import Keys
+from ordercancel.state.store import Store
 
 
 class Ticket:
@@ -52,7 +52,7 @@ class Client:
     @classmethod
     def from_env(cls) -> Client:
         """Settings from `ORDERCANCEL_CONFIG` and the `ORDERCANCEL_*` variables."""
-        return cls(Settings.from_env())
+        return cls(load_settings())
 
     def submit(self, request: dict[str, Any]) -> Ticket:
         """Send one request (CONTRACT §4). Validation happens in the worker: an invalid request
@@ -221,9 +221,3 @@ class Client:
     def close(self) -> None:
         self.store.redis.close()
         self._celery.close()
-
-
-def wait_all(tickets: list[Ticket], timeout: float) -> list[Event]:
-    """Final events for every ticket, waiting at most `timeout` seconds in all."""
-    end = time.monotonic() + timeout
-    return [t.wait(max(0.01, end - time.monotonic())) for t in tickets]

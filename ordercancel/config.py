@@ -2,7 +2,9 @@
 
 Secrets are written `env:NAME`, `file:/path` or as a literal, and are held in `Secret`, whose
 `repr`/`str` never show the value. Every error names the account and the field (CONTRACT §2).
-Venue-specific account fields are parsed by the venue itself (`Venue.parse_options`).
+Venue-specific account fields are parsed by the venue itself (`Venue.parse_options`), found in
+a `VenueCatalog` the caller hands in: this module knows no venue. `ordercancel.settings` loads
+settings with the venue registry.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ordercancel.errors import ConfigError
@@ -25,6 +27,27 @@ _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _COMMON_ACCOUNT_FIELDS = {"venue", "base_url", "rate_limit", "timeout_s"}
 #: routine nodes per worker: one per core, up to 4 (a Python process uses one core at most)
 DEFAULT_PROCESSES = min(4, os.cpu_count() or 1)
+
+
+class VenueSpec(Protocol):
+    """What loading an account needs of its venue (a `Venue` class)."""
+
+    @property
+    def default_rate_limit(self) -> str: ...
+
+    def parse_options(
+        self, account: str, table: Mapping[str, Any], env: Mapping[str, str]
+    ) -> Any: ...
+
+
+class VenueCatalog(Protocol):
+    """The venues an account may name (the registry, `ordercancel.venues`)."""
+
+    def names(self) -> list[str]: ...
+
+    def venue_class(self, name: str) -> VenueSpec:
+        """KeyError when there is no such venue."""
+        ...
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -166,7 +189,7 @@ class Settings:
         return out + (sorted({password, unquote(password)}) if password else [])
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, venues: VenueCatalog, env: Mapping[str, str] | None = None) -> Settings:
         """Load `ORDERCANCEL_CONFIG` (or ./ordercancel.toml when present) and env overrides."""
         env = os.environ if env is None else env
         path = env.get("ORDERCANCEL_CONFIG")
@@ -181,11 +204,16 @@ class Settings:
                 raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
             except tomllib.TOMLDecodeError as exc:
                 raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-        return cls.from_mapping(data, env=env, source=path)
+        return cls.from_mapping(data, venues, env=env, source=path)
 
     @classmethod
     def from_mapping(
-        cls, data: Mapping[str, Any], *, env: Mapping[str, str], source: str | None = None
+        cls,
+        data: Mapping[str, Any],
+        venues: VenueCatalog,
+        *,
+        env: Mapping[str, str],
+        source: str | None = None,
     ) -> Settings:
         redis = _table(data, "redis")
         url = env.get("ORDERCANCEL_REDIS_URL") or redis.get("url")
@@ -204,7 +232,9 @@ class Settings:
             requests, "max_deadline_ms", 300_000, default_deadline, 3_600_000, "requests"
         )
         accounts_table = _table(data, "accounts")
-        accounts = {name: _account(name, table, env) for name, table in accounts_table.items()}
+        accounts = {
+            name: _account(name, table, env, venues) for name, table in accounts_table.items()
+        }
         return cls(
             redis_url=url,
             prefix=prefix,
@@ -276,9 +306,7 @@ def check_base_url(url: object, *, account: str) -> str:
     return url.rstrip("/")
 
 
-def _account(name: str, table: Any, env: Mapping[str, str]) -> AccountConfig:
-    from ordercancel import venues  # the registry imports config types; import late
-
+def _account(name: str, table: Any, env: Mapping[str, str], venues: VenueCatalog) -> AccountConfig:
     if not _ACCOUNT_NAME.match(name):
         raise ConfigError("account names are 1..64 chars of [A-Za-z0-9._-]", account=name)
     if not isinstance(table, Mapping):

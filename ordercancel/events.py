@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ordercancel import sentry
+from ordercancel.observe import sentry
 from ordercancel.outcomes import ErrorCode, EventType, Status
 from ordercancel.request import Request, now_ms
 
@@ -64,6 +64,17 @@ class Outcome:
             venue_status=event.get("venue_status") or None,
             detail={**earlier, **detail},
         )
+
+    @classmethod
+    def of_parts(
+        cls, done: int, total: int, code: str, error: str, *, attempts: int, detail: Any
+    ) -> Outcome:
+        """An aggregate request's outcome: `completed` when all `total` parts are done, else
+        `partial` (some were) or `failed` (none), with `code` and `error`."""
+        if done == total:
+            return cls(Status.COMPLETED, attempts=attempts, detail=detail)
+        status = Status.FAILED if done == 0 else Status.PARTIAL
+        return cls(status, code, error, attempts=attempts, detail=detail)
 
     @classmethod
     def internal(cls, exc: Exception, fields: Mapping[str, str]) -> Outcome:

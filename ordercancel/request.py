@@ -8,7 +8,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ordercancel.config import Settings
@@ -71,7 +71,6 @@ class Request:
     reason: str = ""
     requested_by: str = ""
     parent_id: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def deadline_at_ms(self) -> int:

@@ -1,4 +1,4 @@
-"""Celery tasks: thin; the request path is `ordercancel.pipeline`."""
+"""Celery tasks: thin; the request path is `ordercancel.engine.pipeline`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 import redis
 from celery.exceptions import Reject
 
-from ordercancel import pipeline
-from ordercancel.celery_app import TASK, TASK_MANY
+from ordercancel.engine import pipeline
+from ordercancel.node.celery_app import TASK, TASK_MANY
+from ordercancel.node.runtime import Runtime
 from ordercancel.request import known_id
-from ordercancel.runtime import Runtime
 from ordercancel.worker import app, runtime
 
 log = logging.getLogger("ordercancel")

@@ -14,15 +14,16 @@ from typing import Any
 
 from celery.signals import after_setup_logger, worker_ready
 
-from ordercancel import broker, metrics, sentry
-from ordercancel.celery_app import make_celery
-from ordercancel.config import Settings
 from ordercancel.errors import ConfigError
-from ordercancel.keys import Keys
-from ordercancel.runtime import Runtime
+from ordercancel.node import broker
+from ordercancel.node.celery_app import make_celery
+from ordercancel.node.runtime import Runtime
+from ordercancel.observe import metrics, sentry
+from ordercancel.settings import load_settings
+from ordercancel.state.keys import Keys
 
 try:
-    settings = Settings.from_env()
+    settings = load_settings()
 except ConfigError as exc:
     print(f"ordercancel: {exc}", file=sys.stderr)
     raise SystemExit(2) from None
@@ -51,7 +52,7 @@ def runtime() -> Runtime:
 @after_setup_logger.connect
 def _log_format(logger: logging.Logger, **_: Any) -> None:
     if settings.log_format == "json":
-        from ordercancel.logs import use_json
+        from ordercancel.observe.logs import use_json
 
         use_json(logger)
 
@@ -60,10 +61,10 @@ def _log_format(logger: logging.Logger, **_: Any) -> None:
 def _announce_ready(sender: Any = None, **_: Any) -> None:
     """Renew this node's lease (and recover lost requests), read the intake stream and watch the
     dead-man switch; then tell whoever started us (tests, the demo) that this node consumes."""
-    from ordercancel.celery_app import enqueue, enqueue_many, queue_keys
-    from ordercancel.deadman import Watcher
-    from ordercancel.intake import Intake
-    from ordercancel.recovery import Heartbeat
+    from ordercancel.node.celery_app import enqueue, enqueue_many, queue_keys
+    from ordercancel.node.intake import Intake
+    from ordercancel.state.deadman import Watcher
+    from ordercancel.state.recovery import Heartbeat
 
     rt = runtime()
     keys = Keys(settings.prefix)

@@ -29,9 +29,9 @@ class SimAdmin:
 
     def register_account(self, config: AccountConfig) -> None:
         """Register an ordercancel account, as the venue would have issued its credentials."""
-        from ordercancel.sim import REGISTRATION
+        from ordercancel.sim import simulator
 
-        self.register(config.venue, **REGISTRATION[config.venue](config))
+        self.register(config.venue, **simulator(config.venue).registration(config))
 
     def seed(self, venue: str, account: str, orders: list[dict[str, Any]]) -> list[str]:
         return list(

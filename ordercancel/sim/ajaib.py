@@ -11,9 +11,11 @@ its history of state changes (`history.py`), a completion dated when it was due.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import copy
 import itertools
+import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,9 +40,14 @@ from ordercancel.sim.history import (
 )
 
 PREFIX = "/coin/internal/v1"
-OPEN = {"NEW", "OPEN", "PARTIAL_FILLED"}
+OPEN = frozenset({"NEW", "OPEN", "PARTIAL_FILLED"})
 TIMESTAMP_WINDOW_MS = 10_000
-DEFAULT_SYMBOLS = ("BTC_USDT", "ETH_USDT", "SOL_USDT", "XRP_USDT", "DOGE_USDT")
+SYMBOLS = ("BTC_USDT", "ETH_USDT", "SOL_USDT", "XRP_USDT", "DOGE_USDT")
+#: the field naming an order in the admin routes' order lists, and a cancelled order's status
+ID_FIELD = "order_id"
+CANCELLED = frozenset({"CANCELLED", "PARTIAL_CANCELLED"})
+#: every status of an order that is no longer open
+CLOSED = CANCELLED | {"FILLED"}
 TIME_ROUTE = "ajaib.time"
 
 
@@ -76,6 +83,37 @@ class Account:
             return False
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ajaib-cancel-delay-ms", type=float, default=50.0, help="until an Ajaib cancel completes"
+    )
+
+
+def options(args: argparse.Namespace) -> dict[str, Any]:
+    """`make`'s options from the command line."""
+    return {"cancel_delay_ms": args.ajaib_cancel_delay_ms}
+
+
+def make(clock: Clock, **options: Any) -> AjaibSim:
+    return AjaibSim(clock, **options)
+
+
+def demo_account(sim_url: str) -> dict[str, Any]:
+    """An `[accounts.X]` table for this simulator, with a fresh P-256 key (PKCS#8 PEM, as an
+    Ajaib user would generate)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return {
+        "venue": "ajaib",
+        "base_url": sim_url,
+        "api_key": "ak_" + secrets.token_hex(8),
+        "private_key": pem.decode(),
+        "symbols": list(SYMBOLS),
+    }
+
+
 def registration(account: AccountConfig) -> dict[str, Any]:
     """What the venue holds for an ordercancel account: the API key and the public key."""
     opts = account.options
@@ -96,7 +134,7 @@ class AjaibSim:
     def __init__(self, clock: Clock, *, cancel_delay_ms: float = 50.0):
         self.clock = clock
         self.cancel_delay_ms = self._default_delay_ms = cancel_delay_ms
-        self.symbols = list(DEFAULT_SYMBOLS)
+        self.symbols = list(SYMBOLS)
         self.accounts: dict[str, Account] = {}
         self.orders: dict[str, dict[int, dict[str, Any]]] = {}  # account -> order_id -> order
         self._ids = itertools.count(7_000_000_001)

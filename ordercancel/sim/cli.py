@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import argparse
 
-from ordercancel.config import RateLimit, Settings
-from ordercancel.sim import REGISTRATION, make_server
+from ordercancel.config import Settings
+from ordercancel.sim import make_server, simulator, simulators
 from ordercancel.sim.faults import Faults
 
-SEED_SYMBOLS = {"zebpay": ("BTCUSDT", "ETHUSDT"), "ajaib": ("BTC_USDT", "ETH_USDT")}
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Each venue simulator's own options."""
+    for module in simulators().values():
+        module.add_arguments(parser)
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
-    limit = RateLimit.parse(args.zebpay_limit, account="(sim)")
-    server = make_server(
-        args.host, args.port, zebpay_limit=limit.count, zebpay_window_s=limit.seconds
-    )
+    options = {
+        f"{name}_{key}": value
+        for name, module in simulators().items()
+        for key, value in module.options(args).items()
+    }
+    server = make_server(args.host, args.port, **options)
     server.faults = Faults(
         latency_ms=args.latency_ms,
         error_rate=args.error_rate,
@@ -24,9 +30,10 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     )
     if args.register:
         for account in settings.accounts.values():
+            module = simulator(account.venue)
             venue = server.venues[account.venue]
-            venue.register(**REGISTRATION[account.venue](account))
-            symbols = SEED_SYMBOLS[account.venue]
+            venue.register(**module.registration(account))
+            symbols = module.SYMBOLS[:2]
             specs = [{"symbol": symbols[i % len(symbols)]} for i in range(args.seed)]
             venue.seed(account.name, specs)
             print(

@@ -8,27 +8,34 @@ Every order keeps its history of state changes (`history.py`) for the checker.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import hashlib
 import hmac
 import itertools
 import json
 import math
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ordercancel.config import AccountConfig
+from ordercancel.config import AccountConfig, RateLimit
 from ordercancel.sim.core import Clock, Handler, SimRequest, SimResponse
 from ordercancel.sim.faults import ODD_BODY, ODD_STATUS, RATE_LIMIT, Faults
 from ordercancel.sim.history import FILL, SEED, Cause, change, order_record, touched_since
 
 TRADING, FETCH = "futures:trading", "fetch:details"
-OPEN_STATUSES = {"new", "partially_filled"}
+OPEN = frozenset({"new", "partially_filled"})
 #: accepted distance between the request's timestamp and the venue clock
 TIMESTAMP_WINDOW_MS = 10_000
-DEFAULT_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT")
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT")
+#: the field naming an order in the admin routes' order lists, and a cancelled order's status
+ID_FIELD = "clientOrderId"
+CANCELLED = frozenset({"canceled"})
+#: every status of an order that is no longer open
+CLOSED = CANCELLED | {"filled"}
 QUOTES = ("USDT", "USDC", "INR")
 #: routes whose answer carries an order's status word (what `odd_status` garbles)
 STATUS_ROUTES = ("zebpay.cancel", "zebpay.get_order")
@@ -44,6 +51,31 @@ def envelope(status: int, description: str, data: Any = None) -> SimResponse:
             "customMessage": ["OK" if status < 400 else description],
         },
     )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--zebpay-limit", default="180/60s", help="ZebPay budget per client IP")
+
+
+def options(args: argparse.Namespace) -> dict[str, Any]:
+    """`make`'s options from the command line."""
+    limit = RateLimit.parse(args.zebpay_limit, account="(sim)")
+    return {"limit": limit.count, "window_s": limit.seconds}
+
+
+def make(clock: Clock, **options: Any) -> ZebPaySim:
+    return ZebPaySim(clock, **options)
+
+
+def demo_account(sim_url: str) -> dict[str, Any]:
+    """An `[accounts.X]` table for this simulator, with fresh credentials."""
+    return {
+        "venue": "zebpay",
+        "base_url": sim_url,
+        "api_key": "zk_" + secrets.token_hex(8),
+        "api_secret": secrets.token_hex(24),
+        "symbols": list(SYMBOLS),
+    }
 
 
 def registration(account: AccountConfig) -> dict[str, Any]:
@@ -75,7 +107,7 @@ class ZebPaySim:
     def __init__(self, clock: Clock, *, limit: int = 180, window_s: float = 60.0):
         self.clock = clock
         self.limit, self.window_s = limit, window_s
-        self.symbols = list(DEFAULT_SYMBOLS)
+        self.symbols = list(SYMBOLS)
         self.accounts: dict[str, Account] = {}
         self.orders: dict[str, dict[str, dict[str, Any]]] = {}  # account -> clientOrderId -> order
         self._windows: dict[str, list[float]] = {}  # ip -> [window start, count]
@@ -252,9 +284,9 @@ class ZebPaySim:
     def _cancel(self, req: SimRequest, order: dict[str, Any]) -> bool:
         """Cancel an open order, unless it fills first (a fill race); False when not open."""
         req.call.touch(order["clientOrderId"])
-        if order["status"] in OPEN_STATUSES and req.call.fill_race():
+        if order["status"] in OPEN and req.call.fill_race():
             self._set(order, "filled", FILL)
-        if order["status"] not in OPEN_STATUSES:
+        if order["status"] not in OPEN:
             return False
         self._set(order, "canceled", req.call.cause())
         return True
@@ -300,7 +332,7 @@ class ZebPaySim:
         with self._lock:
             for order in self.orders.get(account.name, {}).values():
                 if (
-                    order["status"] in OPEN_STATUSES
+                    order["status"] in OPEN
                     and order["subaccount"] == sub
                     and self._cancel(req, order)
                 ):
@@ -344,7 +376,7 @@ class ZebPaySim:
                     o
                     for o in self.orders.get(account.name, {}).values()
                     if o["symbol"] == symbol
-                    and o["status"] in OPEN_STATUSES
+                    and o["status"] in OPEN
                     and o["subaccount"] == sub
                     and o["createdAt"] >= since
                 ),
@@ -388,7 +420,7 @@ class ZebPaySim:
         if action == "fill" and req.method == "POST":  # an open order fills on its own
             with self._lock:
                 order = self.orders[data["account"]][data["clientOrderId"]]
-                if order["status"] in OPEN_STATUSES:
+                if order["status"] in OPEN:
                     self._set(order, "filled", FILL)
             return SimResponse(200, {})
         if action == "limit" and req.method == "POST":

@@ -26,8 +26,12 @@ Without `cancel_many`, a batch fans out to `cancel` calls; without `cancel_all`,
 lists the open orders and cancels them one by one.
 
 Every method gets a `Call`: the time it may take, the request it is made for (sent as the
-`X-Request-Id` header, so the venue's own logs name the request), and a hook run before each
-HTTP call (the request's attempt count and lease check).
+`X-Request-Id` header, so the venue's own logs name the request), and the `Gate` of the request
+(`engine/job.py`): before each HTTP call it waits for the shared rate budget, checks the node's
+lease and counts the attempt; it hears of every 429. A venue never sees the budget itself.
+
+A venue folder imports this module, `wire`, the error tree (`ordercancel.errors`), the outcome
+vocabulary (`ordercancel.outcomes`) and its own files; nothing else of ours.
 
 Errors: `RetryableError` (429, 5xx, timeouts, resets) leaves the outcome unsettled and the
 caller retries inside the request's deadline; `ClockSkew` asks for `resync_clock` and one more
@@ -39,10 +43,11 @@ from __future__ import annotations
 
 import enum
 import threading
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 from urllib.parse import urlencode, urlsplit
 
 import requests
@@ -51,17 +56,33 @@ from requests.auth import AuthBase
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_environ_proxies
 
-from ordercancel.budget import Budget
+from ordercancel import config
 from ordercancel.config import AccountConfig
 from ordercancel.errors import VenueTimeout, VenueUnavailable
-from ordercancel.metrics import BUDGET_WAIT_SECONDS, BUDGET_WAITS, VENUE_CALLS
+from ordercancel.observe.metrics import VENUE_CALLS
 from ordercancel.outcomes import Status
 from ordercancel.venues import wire
 
+#: for a venue's options: its secrets, read as `env:NAME`, `file:/path` or a literal
+Secret = config.Secret
+resolve_secret = config.resolve_secret
 #: connect timeout cap: a connect that takes longer is a dead route, retry on a fresh one
 _CONNECT_TIMEOUT_S = 2.0
 #: the header naming the request a call is made for
 REQUEST_ID_HEADER = "X-Request-Id"
+
+
+class Gate(Protocol):
+    """What a request's venue calls pass through (`engine/job.py`)."""
+
+    def enter(self, call: Call) -> float:
+        """Before each HTTP call of `call`: wait for leave to send it (rate budget, lease), or
+        raise to stop it; returns the seconds the HTTP call may take."""
+        ...
+
+    def rate_limited(self, retry_after: float | None) -> None:
+        """The venue answered 429, with Retry-After in seconds when it said one."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -69,12 +90,14 @@ class Call:
     """One venue operation made for a request.
 
     `timeout`: seconds it may take; `request_id`: whose it is (empty: nobody's, e.g. a probe);
-    `before_send`: run before each HTTP call it sends (it may raise to stop the call).
+    `gate`: what each HTTP call it sends passes through (None: unmetered, e.g. a probe);
+    `start_by_ms`: the latest an HTTP call may start (waiting for budget past it is pointless).
     """
 
     timeout: float
     request_id: str = ""
-    before_send: Callable[[], None] | None = None
+    gate: Gate | None = None
+    start_by_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -125,21 +148,19 @@ class CancelReply:
 
 @dataclass(frozen=True)
 class BatchReply:
-    """A batch cancel's answer: ids the venue took (outcome still to confirm) and ids it refused."""
+    """A batch cancel's answer: the ids the venue took (each read back or settled later); any
+    other id of the batch it did not take."""
 
     accepted: tuple[str, ...]
-    refused: tuple[str, ...]
     http_status: int | None = None
 
 
 @dataclass(frozen=True)
 class CancelAllReply:
-    """A cancel-all's answer. `settled`: the venue says the listed orders are cancelled (not
-    merely that it took the instruction)."""
+    """A cancel-all's answer: the orders the venue names as cancelled (or being cancelled);
+    verification lists the scope again either way."""
 
     cancelled: tuple[OrderRef, ...]
-    settled: bool
-    refused: tuple[str, ...] = ()
     http_status: int | None = None
 
 
@@ -162,6 +183,11 @@ class Venue(ABC):
     cancel_all_by_symbol: ClassVar[bool | None] = None
     #: what the venue's rate limit applies to: "ip" (every account via one host) or "account"
     rate_scope: ClassVar[str] = "account"
+    #: request headers that carry a credential or a signature: never in a Sentry event
+    secret_headers: ClassVar[tuple[str, ...]] = ()
+    #: the module of the venue's simulator (`ordercancel.sim`), for tests and dev tools; a
+    #: worker never imports it
+    simulator: ClassVar[str | None] = None
 
     def __init__(self, account: AccountConfig):
         self.account = account
@@ -169,12 +195,13 @@ class Venue(ABC):
         self._local = threading.local()
         #: venue clock minus local clock, in ms; shared by this account's threads
         self.clock_offset_ms = 0
-        #: the shared rate budget, set by the runtime (None: unmetered)
-        self.budget: Budget | None = None
+        #: whether `clock_offset_ms` was read from the venue in this process
+        self.clock_synced = False
 
     @classmethod
     def budget_scope(cls, account: AccountConfig) -> str:
-        """Who shares the account's rate budget: one key per egress host, or per account."""
+        """Who shares the account's rate budget: every account of the venue reached at the same
+        hostname (a limit per client IP), or the account alone."""
         if cls.rate_scope == "ip":
             return f"{cls.name}@{urlsplit(account.base_url).hostname}"
         return f"{cls.name}:{account.name}"
@@ -201,8 +228,20 @@ class Venue(ABC):
         """Read one order back."""
 
     @abstractmethod
+    def server_time(self, call: Call) -> int:
+        """The venue's clock, ms since the epoch."""
+
     def resync_clock(self, call: Call) -> None:
-        """Set `clock_offset_ms` from the venue's server time."""
+        """Set `clock_offset_ms`: the venue's time minus the local midpoint of the call."""
+        sent = time.time() * 1000
+        server_ms = self.server_time(call)
+        received = time.time() * 1000
+        self.clock_offset_ms = int(server_ms - (sent + received) / 2)
+        self.clock_synced = True
+
+    def now_ms(self) -> int:
+        """The venue's clock as we last synced it, in ms since the epoch."""
+        return int(time.time() * 1000) + self.clock_offset_ms
 
     @abstractmethod
     def list_open(self, symbol: str, call: Call) -> list[OrderRef]:
@@ -246,15 +285,8 @@ class Venue(ABC):
         `Session.request`'s CPU time, for nothing a venue call uses). Messages name the
         failure's type only: request URLs and headers stay out of errors.
         """
-        url, timeout = self.account.base_url + path, call.timeout
-        if self.budget is not None:
-            waited = self.budget.acquire(timeout)
-            if waited > 0.001:
-                BUDGET_WAITS.labels(self.budget.scope).inc()
-                BUDGET_WAIT_SECONDS.labels(self.budget.scope).inc(waited)
-            timeout = max(0.05, timeout - waited)
-        if call.before_send is not None:
-            call.before_send()
+        url = self.account.base_url + path
+        timeout = call.gate.enter(call) if call.gate is not None else call.timeout
         session = self.session
         if call.request_id:
             kwargs["headers"] = {**kwargs.get("headers", {}), REQUEST_ID_HEADER: call.request_id}
@@ -277,8 +309,8 @@ class Venue(ABC):
             cause = type(exc.__context__ or exc).__name__
             raise VenueUnavailable(f"{method} {path}: connection failed ({cause})") from None
         VENUE_CALLS.labels(self.name, str(resp.status_code)).inc()
-        if resp.status_code == 429 and self.budget is not None:
-            self.budget.penalize(_retry_after(resp.headers.get("Retry-After")))
+        if resp.status_code == 429 and call.gate is not None:
+            call.gate.rate_limited(retry_after(resp.headers))
         return resp
 
 
@@ -317,8 +349,10 @@ def _prepare(
     return auth(prepared) if auth is not None else prepared
 
 
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After in seconds (the HTTP-date form is not used by our venues)."""
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """An answer's Retry-After in seconds, None when absent or unreadable (the HTTP-date form
+    is not used by our venues)."""
+    value = headers.get("Retry-After")
     try:
         return max(0.0, float(value)) if value else None
     except ValueError:

@@ -15,9 +15,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ordercancel.client import Client, wait_all
+from ordercancel.client import Client
+from ordercancel.devtools.stack import Stack
 from ordercancel.sim.admin import SimAdmin
-from ordercancel.stack import Stack
 
 from .simkit import Sim
 
@@ -309,7 +309,7 @@ def routine_backlog(client: Client, admin: SimAdmin, stack: Stack) -> Iterator[C
         yield reached
     finally:
         admin.faults()  # the calls held now finish their wait, the rest go through at once
-        finals = wait_all(tickets, 60)
+        finals = [t.wait(60) for t in tickets]
     assert {f["status"] for f in finals} == {"canceled"}
     assert {order_status(admin, "q-slow", oid) for oid in ids} == {"canceled"}
 

@@ -5,10 +5,10 @@ import time
 
 import pytest
 
-from ordercancel.budget import Budget, BudgetExhausted, calling
 from ordercancel.config import RateLimit
-from ordercancel.runtime import Runtime
-from ordercancel.store import connect
+from ordercancel.engine.budget import Budget, BudgetExhausted
+from ordercancel.node.runtime import Runtime
+from ordercancel.state.store import connect
 
 from .conftest import order_status, seed, venue_calls, venue_order
 
@@ -89,10 +89,10 @@ def test_a_kill_finds_headroom_while_routine_work_waits_for_budget(client, admin
 
 def test_waiting_for_budget_counts_against_the_deadline(client, admin, stack):
     [oid] = seed(admin, ACCOUNT)
-    venue = Runtime(stack.settings).venue(ACCOUNT)
-    with calling(urgent=True, deadline_at_ms=int(time.time() * 1000) + 1000):
-        for _ in range(10):
-            venue.budget.acquire(1.0)  # the whole window, taken
+    rt = Runtime(stack.settings)
+    budget = rt.budget(rt.venue(ACCOUNT))
+    for _ in range(10):
+        budget.acquire(1.0, urgent=True)  # the whole window, taken
     final = client.submit(
         {"kind": "cancel", "account": ACCOUNT, "order_id": oid, "deadline_ms": 800}
     ).wait(10)
@@ -110,12 +110,10 @@ def test_urgent_may_use_the_whole_window_routine_only_its_share(budget):
         budget.acquire(0.1)
     with pytest.raises(BudgetExhausted):
         budget.acquire(0.1)  # routine: 8 of 10 used
-    deadline = int(time.time() * 1000) + 100
-    with calling(urgent=True, deadline_at_ms=deadline):
-        budget.acquire(0.1)
-        budget.acquire(0.1)
-        with pytest.raises(BudgetExhausted):
-            budget.acquire(0.1)
+    budget.acquire(0.1, urgent=True)
+    budget.acquire(0.1, urgent=True)
+    with pytest.raises(BudgetExhausted):
+        budget.acquire(0.1, urgent=True)
 
 
 def test_a_429_burns_half_of_what_is_left(budget):
@@ -128,9 +126,8 @@ def test_a_429_burns_half_of_what_is_left(budget):
 def test_a_429_with_retry_after_holds_the_whole_scope(budget):
     budget.penalize(retry_after=30)
     # Given the venue asked for 30 s, a call due within 1 s is refused at once, never sent
-    soon = int(time.time() * 1000) + 1000
-    with calling(urgent=True, deadline_at_ms=soon), pytest.raises(BudgetExhausted, match="wait"):
-        budget.acquire(1.0)
+    with pytest.raises(BudgetExhausted, match="wait"):
+        budget.acquire(1.0, urgent=True)
     # and a shorter Retry-After later does not shorten the hold
     budget.penalize(retry_after=0.01)
     assert budget.redis.pttl(budget.hold_key) > 20_000

@@ -2,9 +2,9 @@
 
 import threading
 
+from ordercancel.engine.pipeline import handle
 from ordercancel.events import FIELDS
-from ordercancel.pipeline import handle
-from ordercancel.runtime import Runtime
+from ordercancel.node.runtime import Runtime
 
 from .conftest import (
     await_event,
@@ -141,7 +141,7 @@ def test_a_deadline_too_short_to_send_the_cancel_in_is_expired_not_an_error(clie
 
 
 def test_a_message_that_is_not_an_object_still_gets_a_final(client, stack):
-    from ordercancel.celery_app import TASK
+    from ordercancel.node.celery_app import TASK
 
     start = stream_end(client)  # before it is sent: its final cannot be missed
     client._celery.send_task(TASK, args=["not an object"])

@@ -5,7 +5,7 @@ import subprocess
 import sys
 import time
 
-from ordercancel.sim.zebpay import DEFAULT_SYMBOLS as ZEBPAY_SYMBOLS
+from ordercancel.sim.zebpay import SYMBOLS as ZEBPAY_SYMBOLS
 
 from .conftest import calls_for, order_status, seed, venue_calls, venue_order
 
@@ -162,7 +162,7 @@ def test_cli_cancel_all(stack, admin):
 
 
 def test_zebpay_listing_follows_its_cursor_across_pages(stack, admin):
-    from ordercancel.runtime import Runtime
+    from ordercancel.node.runtime import Runtime
     from ordercancel.venues.base import Call
 
     ids = seed(admin, "zebpay-flat", n=1100, symbol="SOLUSDT")

@@ -16,20 +16,20 @@ import time
 
 import pytest
 
-from ordercancel.celery_app import queue_keys
-from ordercancel.procs import group_pids
+from ordercancel.devtools.procs import group_pids
+from ordercancel.node.celery_app import queue_keys
 
 from .conftest import now_ms, order_status, seed, stream_end
 
 #: The dying watcher: `sends` sends the kill before it dies, `claims` dies before sending it.
 WATCHER = r"""
 import sys, time
-from ordercancel.celery_app import enqueue, make_celery
-from ordercancel.config import Settings
-from ordercancel.deadman import Watcher
-from ordercancel.store import Store
+from ordercancel.node.celery_app import enqueue, make_celery
+from ordercancel.settings import load_settings
+from ordercancel.state.deadman import Watcher
+from ordercancel.state.store import Store
 
-settings = Settings.from_env()
+settings = load_settings()
 store, app = Store.from_settings(settings), make_celery(settings)
 
 def submit(message):

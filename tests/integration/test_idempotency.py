@@ -4,8 +4,8 @@ import json
 import secrets
 import threading
 
-from ordercancel.pipeline import handle
-from ordercancel.runtime import Runtime
+from ordercancel.engine.pipeline import handle
+from ordercancel.node.runtime import Runtime
 
 from .conftest import (
     await_event,

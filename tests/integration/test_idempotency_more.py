@@ -14,9 +14,9 @@ from contextlib import contextmanager
 
 import pytest
 
-from ordercancel.budget import hold_key
-from ordercancel.celery_app import queue_keys
-from ordercancel.store import connect
+from ordercancel.node.celery_app import queue_keys
+from ordercancel.state.keys import Keys
+from ordercancel.state.store import connect
 from ordercancel.venues import venue_class
 
 from .conftest import (
@@ -40,7 +40,7 @@ def venue_held(stack, account: str) -> Iterator[None]:
     sleeps out each hold it finds: up to 3 s past the block). The hold is renewed until the
     block ends."""
     config = stack.settings.accounts[account]
-    key_ = hold_key(stack.prefix, venue_class(config.venue).budget_scope(config))
+    [_, _, key_] = Keys(stack.prefix).budget(venue_class(config.venue).budget_scope(config))
     redis_, done = connect(stack.redis_url), threading.Event()
 
     def renew() -> None:  # 3 s ahead: a busy machine may starve this thread for a while

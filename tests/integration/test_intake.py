@@ -5,8 +5,8 @@ import time
 
 import redis
 
-from ordercancel.intake import GROUP, MAX_DELIVERIES
-from ordercancel.store import connect_raw
+from ordercancel.node.intake import GROUP, MAX_DELIVERIES
+from ordercancel.state.store import connect_raw
 
 from .conftest import order_status, seed, venue_calls
 

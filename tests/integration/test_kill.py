@@ -8,8 +8,8 @@ import time
 import pytest
 
 from ordercancel.client import Client
+from ordercancel.devtools.stack import Stack
 from ordercancel.sim.admin import SimAdmin
-from ordercancel.stack import Stack
 
 from .conftest import (
     PROCESSES,

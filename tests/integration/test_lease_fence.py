@@ -9,8 +9,8 @@ import secrets
 import pytest
 
 from ordercancel.errors import Fenced
-from ordercancel.keys import Keys
-from ordercancel.store import Store
+from ordercancel.state.keys import Keys
+from ordercancel.state.store import Store
 
 LEASE_MS = 10_000
 

@@ -4,7 +4,7 @@ venue (the simulator's own record) shows, not against our events. Each of these 
 import json
 import time
 
-from ordercancel.runtime import Runtime
+from ordercancel.node.runtime import Runtime
 from ordercancel.venues.base import Call, OrderRef
 
 from .conftest import order_status, seed
@@ -123,7 +123,6 @@ def test_a_rerun_past_its_deadline_reads_back_before_it_says_expired(stack, clie
     [oid] = seed(admin, "zebpay-main")
     rid = f"dead-{oid}"
     venue = Runtime(stack.settings).venue("zebpay-main")
-    venue.budget = None
     venue.cancel(OrderRef(oid), Call(5.0, rid))  # the dead worker's cancel, by its request id
     assert order_status(admin, "zebpay-main", oid) == "canceled"
     message = {"kind": "cancel", "account": "zebpay-main", "order_id": oid, "request_id": rid,

@@ -1,6 +1,6 @@
 """The urgent queue has workers of its own: routine work never delays it."""
 
-from ordercancel.celery_app import TASK, URGENT
+from ordercancel.node.celery_app import TASK, URGENT
 
 from .conftest import (
     closed_ms,

@@ -22,13 +22,13 @@ from typing import Any
 
 import pytest
 
-from ordercancel.celery_app import queue_keys
 from ordercancel.client import Client
-from ordercancel.drill.truth import Sent, check
-from ordercancel.intake import GROUP
-from ordercancel.recovery import MAX_RESENDS
+from ordercancel.devtools.drill.truth import Sent, check
+from ordercancel.devtools.stack import Stack
+from ordercancel.node.celery_app import queue_keys
+from ordercancel.node.intake import GROUP
 from ordercancel.sim.admin import SimAdmin
-from ordercancel.stack import Stack
+from ordercancel.state.recovery import MAX_RESENDS
 
 from . import conftest
 from .conftest import order_status, seed, start_stack

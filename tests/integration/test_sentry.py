@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from ordercancel.celery_app import TASK, make_celery
 from ordercancel.client import Client
-from ordercancel.queues import ROUTINE
+from ordercancel.node.celery_app import TASK, make_celery
+from ordercancel.node.queues import ROUTINE
 from ordercancel.sim.admin import SimAdmin
 
 from .conftest import seed, start_stack

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
+from ordercancel.devtools.stack import symbols
 from ordercancel.sim.history import CALL_FIELDS
-from ordercancel.stack import SYMBOLS
 
 from .simkit import AJA, GATEWAY_404, ORDER, ZEB, wall_ms
 
@@ -186,7 +186,7 @@ def test_zebpay_pairs_lists_every_symbol_the_project_seeds_and_is_rate_limited(s
     resp = sim.zeb.http.get(sim.server.url + "/api/v1/exchange/pairs", timeout=5)
     pairs = resp.json()["data"]["pairs"]
     assert resp.json()["statusCode"] == 200
-    assert {p["pair"] for p in pairs} >= set(SYMBOLS["zebpay"])
+    assert {p["pair"] for p in pairs} >= set(symbols("zebpay"))
     assert next(p for p in pairs if p["pair"] == "BTCUSDT") == {
         "name": "BTC/USDT",
         "pair": "BTCUSDT",

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from ordercancel.drill.truth import INVARIANTS
-from ordercancel.drill.truthdrill import SHORT_SEEDS, SeedRow, table
+from ordercancel.devtools.drill.truth import INVARIANTS
+from ordercancel.devtools.drill.truthdrill import SHORT_SEEDS, SeedRow, table
 
 
 @pytest.mark.timeout(300)

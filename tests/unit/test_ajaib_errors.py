@@ -2,7 +2,6 @@
 
 import pytest
 
-from ordercancel.config import Settings
 from ordercancel.errors import (
     AuthError,
     ConfigError,
@@ -14,6 +13,7 @@ from ordercancel.errors import (
     VenueUnavailable,
 )
 from ordercancel.outcomes import ErrorCode
+from ordercancel.settings import settings_from
 from ordercancel.venues.ajaib.errors import error_for
 
 
@@ -58,10 +58,10 @@ def ajaib(**fields):
 )
 def test_config_errors_name_the_field(fields, field, words):
     if "signature_encoding" in fields or "symbols" in fields:
-        from ordercancel.stack import new_ec_key_pem
+        from ordercancel.sim.ajaib import demo_account
 
-        fields = {**fields, "private_key": new_ec_key_pem()}
+        fields = {**fields, "private_key": demo_account("http://sim")["private_key"]}
     with pytest.raises(ConfigError) as info:
-        Settings.from_mapping({"accounts": {"ajaib-main": ajaib(**fields)}}, env={})
+        settings_from({"accounts": {"ajaib-main": ajaib(**fields)}}, env={})
     assert info.value.field == field and words in str(info.value)
     assert "SECRETSTUFF" not in str(info.value)

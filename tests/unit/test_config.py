@@ -2,14 +2,15 @@
 
 import pytest
 
-from ordercancel.config import RateLimit, Secret, Settings
+from ordercancel.config import RateLimit, Secret
 from ordercancel.errors import ConfigError
+from ordercancel.settings import settings_from
 
 SECRET_VALUE = "sup3r-s3cret-value"
 
 
 def load(accounts=None, env=None, **sections):
-    return Settings.from_mapping({**sections, "accounts": accounts or {}}, env=env or {})
+    return settings_from({**sections, "accounts": accounts or {}}, env=env or {})
 
 
 def zebpay(**fields):

@@ -16,7 +16,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ordercancel.config import Settings
+from ordercancel.settings import settings_from
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -79,7 +79,7 @@ def test_the_compose_configuration_loads_with_the_example_environment(tmp_path):
     data = tomllib.loads((ROOT / "deploy" / "ordercancel.toml").read_text())
     assert data["accounts"]["ajaib-main"]["private_key"] == "file:/run/secrets/ajaib_ec_key"
     data["accounts"]["ajaib-main"]["private_key"] = f"file:{tmp_path / 'ajaib_ec.pem'}"
-    settings = Settings.from_mapping(data, env=example_env())
+    settings = settings_from(data, env=example_env())
     assert {a.base_url for a in settings.accounts.values()} == {"http://sim:8089"}
     assert set(settings.accounts) == {"zebpay-main", "ajaib-main"}
 

@@ -1,8 +1,8 @@
 """The drill's own checks, on made-up simulator logs and rows."""
 
-from ordercancel.drill import table
-from ordercancel.drill.harness import Row
-from ordercancel.drill.scenarios import _inside_retry_after
+from ordercancel.devtools.drill import table
+from ordercancel.devtools.drill.harness import Row
+from ordercancel.devtools.drill.scenarios import _inside_retry_after
 
 
 def call(t_ms, status=200, ip="127.0.0.1", venue="zebpay"):

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ordercancel.drill import truth
-from ordercancel.drill.harness import (
+from ordercancel.devtools.drill import truth
+from ordercancel.devtools.drill.harness import (
     CLOSED,
     CONTRADICTED,
     ID_FIELD,
@@ -17,7 +17,7 @@ from ordercancel.drill.harness import (
     tally,
     venue_states,
 )
-from ordercancel.drill.scenarios import missed_waits, recovery
+from ordercancel.devtools.drill.scenarios import missed_waits, recovery
 from ordercancel.sim import ajaib as ajaib_sim
 from ordercancel.sim import zebpay as zebpay_sim
 
@@ -188,7 +188,7 @@ def test_closed_means_what_the_simulator_and_the_truth_checker_mean():
     assert {s for s in terminal if s.isupper()} <= CLOSED["ajaib"]
     assert {s for s in terminal if s.islower()} <= CLOSED["zebpay"]
     assert not CLOSED["ajaib"] & ajaib_sim.OPEN
-    assert not CLOSED["zebpay"] & zebpay_sim.OPEN_STATUSES
+    assert not CLOSED["zebpay"] & zebpay_sim.OPEN
 
 
 # -- after a kill; producer waits -------------------------------------------------------------

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from ordercancel.errors import Fenced
-from ordercancel.lease import Lease
+from ordercancel.node.lease import Lease
 
 
 def test_a_fresh_identity_is_renewed_not_fenced():

@@ -36,21 +36,21 @@ def test_event_fields_match_the_contract():
 
 
 def test_celery_app_leaves_at_least_once_to_the_ledger():
-    from ordercancel.celery_app import ROUTINE, URGENT, make_celery
-    from ordercancel.config import Settings
+    from ordercancel.node.celery_app import ROUTINE, URGENT, make_celery
+    from ordercancel.settings import settings_from
 
-    settings = Settings.from_mapping({"requests": {"default_deadline_ms": 40_000}}, env={})
+    settings = settings_from({"requests": {"default_deadline_ms": 40_000}}, env={})
     conf = make_celery(settings).conf
     assert not conf.task_acks_late  # acked on start: the ledger carries the request
     assert conf.worker_prefetch_multiplier == 1
-    from ordercancel.broker import QoS  # kombu's Redis copy of delivered messages: none
+    from ordercancel.node.broker import QoS  # kombu's Redis copy of delivered messages: none
 
     assert QoS.restore_visible(None) is None and QoS.restore_at_shutdown is False
     assert {q.name for q in conf.task_queues} == {ROUTINE, URGENT}
 
 
 def test_metric_labels_take_only_values_we_know():
-    from ordercancel.metrics import KINDS, known
+    from ordercancel.observe.metrics import KINDS, known
     from ordercancel.outcomes import Kind
 
     assert {k.value for k in Kind} == KINDS

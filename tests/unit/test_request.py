@@ -2,12 +2,12 @@
 
 import pytest
 
-from ordercancel.config import Settings
 from ordercancel.errors import RequestError
 from ordercancel.outcomes import ErrorCode, Kind
 from ordercancel.request import known_id, parse
+from ordercancel.settings import settings_from
 
-SETTINGS = Settings.from_mapping(
+SETTINGS = settings_from(
     {
         "accounts": {
             "zebpay-main": {

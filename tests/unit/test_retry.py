@@ -4,8 +4,7 @@ import time
 
 import pytest
 
-from ordercancel.errors import AuthError, ClockSkew, RateLimited, VenueTimeout, VenueUnavailable
-from ordercancel.retry import (
+from ordercancel.engine.retry import (
     FINISH_S,
     Deadline,
     Tally,
@@ -13,6 +12,7 @@ from ordercancel.retry import (
     compute_backoff,
     poll_delay,
 )
+from ordercancel.errors import AuthError, ClockSkew, RateLimited, VenueTimeout, VenueUnavailable
 
 
 def test_backoff_is_capped_exponential_with_full_jitter():

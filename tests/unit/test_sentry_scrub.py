@@ -1,6 +1,6 @@
-"""The Sentry scrubber (`ordercancel.sentry.scrub`): a pure function of the event."""
+"""The Sentry scrubber (`ordercancel.observe.sentry.scrub`): a pure function of the event."""
 
-from ordercancel import sentry
+from ordercancel.observe import sentry
 
 
 def test_every_configured_secret_is_replaced_wherever_it_appears(monkeypatch):

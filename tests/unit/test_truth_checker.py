@@ -1,12 +1,12 @@
-"""The truth checker (`ordercancel.drill.truth`) on small made-up histories: for each invariant,
-one run it passes and one it catches."""
+"""The truth checker (`ordercancel.devtools.drill.truth`) on small made-up histories: for each
+invariant, one run it passes and one it catches."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from ordercancel.drill.truth import INVARIANTS, Sent, check
+from ordercancel.devtools.drill.truth import INVARIANTS, Sent, check
 
 T0 = 1_000_000.0  # the request arrives
 

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ordercancel.config import AccountConfig, Secret, resolve_secret
 from ordercancel.errors import ConfigError, RequestError, UnexpectedAnswer
 from ordercancel.outcomes import ErrorCode, Status
 from ordercancel.venues.ajaib.auth import ENCODINGS, EcdsaAuth, load_private_key
 from ordercancel.venues.ajaib.errors import ALREADY_CLOSED, error_code, error_for
 from ordercancel.venues.base import (
+    AccountConfig,
     BatchReply,
     Call,
     CancelAllReply,
@@ -25,8 +24,10 @@ from ordercancel.venues.base import (
     OrderRef,
     OrderState,
     Phase,
+    Secret,
     Venue,
     body_of,
+    resolve_secret,
 )
 
 PREFIX = "/coin/internal/v1"
@@ -63,6 +64,8 @@ class Ajaib(Venue):
     default_rate_limit = "20/1s"  # no published quota: conservative, shrinks on 429
     max_batch = 100  # the docs set none; chunks keep one refused call small
     cancel_all_by_symbol = True  # DELETE /order/open takes one symbol
+    secret_headers = ("x-api-key", "x-signature")
+    simulator = "ordercancel.sim.ajaib"
 
     @classmethod
     def parse_options(
@@ -111,13 +114,9 @@ class Ajaib(Venue):
         super().__init__(account)
         opts: AjaibOptions = self.options
         self._auth = EcdsaAuth(
-            opts.api_key.reveal(), opts.key, opts.signature_encoding, self._now_ms
+            opts.api_key.reveal(), opts.key, opts.signature_encoding, self.now_ms
         )
         self._clock_lock = threading.Lock()
-        self._clock_synced = False
-
-    def _now_ms(self) -> int:
-        return int(time.time() * 1000) + self.clock_offset_ms
 
     def check_order_ref(self, ref: OrderRef) -> None:
         if not _ORDER_ID.match(ref.order_id) or int(ref.order_id) >= 2**63:
@@ -146,9 +145,9 @@ class Ajaib(Venue):
         """A signed call; returns (status, body) for 2xx, and for a settled cancel answer
         (the venue's own 404, `order_already_closed`) when `settles`. A 404 without the venue's
         error body (a gateway, a wrong `base_url`) settles nothing: `UnexpectedAnswer`."""
-        if not self._clock_synced:  # sync before the first signed call
+        if not self.clock_synced:  # sync before the first signed call
             with self._clock_lock:
-                if not self._clock_synced:
+                if not self.clock_synced:
                     self.resync_clock(call)
         resp = self.send(method, PREFIX + path, call, auth=self._auth, **kw)
         if resp.status_code in (401, 403):
@@ -179,11 +178,8 @@ class Ajaib(Venue):
         Not atomic: both `success` and `fail` are read."""
         body = {"order_ids": [int(r.order_id) for r in refs], "symbol": symbol}
         status, answer = self._call("DELETE", "/order/batch", call, json=body)
-        success, fail = _ids(answer, "batch cancel")
-        sent = {r.order_id for r in refs}
-        # an id the venue did not mention is treated as refused: it is read back either way
-        missing = tuple(sorted(sent - set(success) - set(fail)))
-        return BatchReply(accepted=success, refused=fail + missing, http_status=status)
+        success, _ = _ids(answer, "batch cancel")  # `fail` and unmentioned ids: read back
+        return BatchReply(accepted=success, http_status=status)
 
     def cancel_all(self, symbol: str | None, call: Call) -> CancelAllReply:
         """`DELETE /coin/internal/v1/order/open?symbol=`: not atomic, `success` ids are
@@ -191,9 +187,9 @@ class Ajaib(Venue):
         if symbol is None:
             raise ValueError("ajaib's cancel-all takes a symbol")
         status, body = self._call("DELETE", "/order/open", call, params={"symbol": symbol})
-        success, fail = _ids(body, "cancel-all")
+        success, _ = _ids(body, "cancel-all")
         cancelled = tuple(OrderRef(i, symbol) for i in success)
-        return CancelAllReply(cancelled=cancelled, settled=False, refused=fail, http_status=status)
+        return CancelAllReply(cancelled=cancelled, http_status=status)
 
     def list_open(self, symbol: str, call: Call) -> list[OrderRef]:
         """`GET /coin/internal/v1/order/open?symbol=&limit=&from_order_id=`: newest first;
@@ -243,19 +239,16 @@ class Ajaib(Venue):
             raise UnexpectedAnswer("order: not an object", http_status=status)
         return OrderState(_phase(body, ref.order_id), status, str(body["status"]))
 
-    def resync_clock(self, call: Call) -> None:
+    def server_time(self, call: Call) -> int:
         """`GET /coin/internal/v1/public/time` -> `{"timezone": "UTC", "timestamp": ms}`."""
-        sent = time.time() * 1000
         resp = self.send("GET", PREFIX + "/public/time", call)
-        received = time.time() * 1000
         if not resp.ok:  # a 5xx or 429 here is retried like any other call
             raise error_for(resp.status_code, body_of(resp))
         try:
             server_ms = int(resp.json()["timestamp"])
         except (ValueError, KeyError, TypeError):
             raise UnexpectedAnswer("server time unreadable", http_status=resp.status_code) from None
-        self.clock_offset_ms = int(server_ms - (sent + received) / 2)
-        self._clock_synced = True
+        return server_ms
 
 
 def _field(body: Any, name: str) -> str | None:

@@ -15,6 +15,7 @@ from ordercancel.errors import (
     VenueError,
     VenueUnavailable,
 )
+from ordercancel.venues.base import retry_after
 
 TIMESTAMP_REJECTED = "Invalid or expired timestamp"
 BAD_SIGNATURE = "Invalid signature"
@@ -43,15 +44,9 @@ def error_for(status: int, body: Any, headers: Mapping[str, str]) -> VenueError:
     if status in (401, 403):
         return AuthError(f"not authorised ({status}): {text or 'no message'}", **kw)
     if status == 429:
-        return RateLimited(f"rate limited: {text}", retry_after=retry_after(headers), **kw)
+        wait = retry_after(headers)
+        wait = DEFAULT_RETRY_AFTER_S if wait is None else wait
+        return RateLimited(f"rate limited: {text}", retry_after=wait, **kw)
     if status >= 500:
         return VenueUnavailable(f"venue error {status}: {text}", **kw)
     return UnexpectedAnswer(f"unexpected answer {status}: {text}", **kw)
-
-
-def retry_after(headers: Mapping[str, str]) -> float:
-    raw = headers.get("Retry-After")
-    try:
-        return max(0.0, float(raw)) if raw is not None else DEFAULT_RETRY_AFTER_S
-    except ValueError:
-        return DEFAULT_RETRY_AFTER_S

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 import requests
 
-from ordercancel.config import Secret, resolve_secret
 from ordercancel.errors import ConfigError, InvalidRequest, RequestError, UnexpectedAnswer
 from ordercancel.outcomes import ErrorCode, Status
 from ordercancel.venues.base import (
@@ -20,8 +18,10 @@ from ordercancel.venues.base import (
     OrderRef,
     OrderState,
     Phase,
+    Secret,
     Venue,
     body_of,
+    resolve_secret,
 )
 from ordercancel.venues.zebpay.auth import HmacAuth, JwtAuth
 from ordercancel.venues.zebpay.errors import description, error_for
@@ -52,6 +52,8 @@ class ZebPay(Venue):
     default_rate_limit = "180/60s"  # per client IP, all /api routes
     cancel_all_by_symbol = False  # DELETE /order/all is account-wide
     rate_scope = "ip"
+    secret_headers = ("x-auth-apikey", "x-auth-signature")  # and Authorization (sentry's list)
+    simulator = "ordercancel.sim.zebpay"
 
     @classmethod
     def parse_options(
@@ -99,13 +101,10 @@ class ZebPay(Venue):
             self._auth: requests.auth.AuthBase = JwtAuth(opts.jwt.reveal())
         else:
             assert opts.api_key is not None and opts.api_secret is not None
-            self._auth = HmacAuth(opts.api_key.reveal(), opts.api_secret.reveal(), self._now_ms)
+            self._auth = HmacAuth(opts.api_key.reveal(), opts.api_secret.reveal(), self.now_ms)
         self._headers = {"Accept": "application/json"}
         if opts.subaccount_id:
             self._headers["subaccountid"] = opts.subaccount_id
-
-    def _now_ms(self) -> int:
-        return int(time.time() * 1000) + self.clock_offset_ms
 
     def check_order_ref(self, ref: OrderRef) -> None:
         if not _CLIENT_ORDER_ID.match(ref.order_id):
@@ -193,7 +192,7 @@ class ZebPay(Venue):
             for o in data
             if isinstance(o, Mapping) and o.get("clientOrderId") and o.get("status") == "canceled"
         )
-        return CancelAllReply(cancelled=refs, settled=True, http_status=status)
+        return CancelAllReply(cancelled=refs, http_status=status)
 
     def list_open(self, symbol: str, call: Call) -> list[OrderRef]:
         """`GET /api/v1/trade/order/open-orders?symbol=&limit=&since=`, following
@@ -233,11 +232,9 @@ class ZebPay(Venue):
             raise UnexpectedAnswer("exchange pairs unreadable", http_status=resp.status_code)
         return [str(p["pair"]) for p in pairs]
 
-    def resync_clock(self, call: Call) -> None:
-        """`GET /api/v1/system/time` (public): offset = server time - local midpoint."""
-        sent = time.time() * 1000
+    def server_time(self, call: Call) -> int:
+        """`GET /api/v1/system/time` (public)."""
         resp = self.send("GET", "/api/v1/system/time", call, headers=self._headers)
-        received = time.time() * 1000
         if not resp.ok:  # a 5xx or 429 here is retried like any other call
             raise error_for(resp.status_code, body_of(resp), resp.headers)
         try:
@@ -246,7 +243,7 @@ class ZebPay(Venue):
             raise UnexpectedAnswer(
                 f"server time unreadable: {description(resp.text)}", http_status=resp.status_code
             ) from None
-        self.clock_offset_ms = int(server_ms - (sent + received) / 2)
+        return server_ms
 
 
 def _is_envelope(body: Any) -> bool:

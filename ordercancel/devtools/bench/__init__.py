@@ -1,0 +1,133 @@
+"""`ordercancel bench [throughput|latency|kill|all] [--json] [--plot FILE.png]`.
+
+Measured runs on this machine, against the simulator, printing progress as they go; each
+scenario ends with the worker's resident memory. Targets (issue 7) are reported, never
+asserted: throughput >= 3x the naive baseline, idle p50 <= 3 ms and p99 <= 10 ms, kill <= 0.5 s,
+worker RSS <= 150 MB. Method and results: docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from ordercancel.devtools.bench.kill import bench_kill
+from ordercancel.devtools.bench.latency import bench_latency
+from ordercancel.devtools.bench.rig import Rig
+from ordercancel.devtools.bench.throughput import bench_throughput
+
+SCENARIOS = ("throughput", "latency", "kill")
+RATIO_TARGET, IDLE_P50_MS, IDLE_P99_MS, KILL_MS, RSS_MB = 3.0, 3.0, 10.0, 500, 150.0
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": f"Python {platform.python_version()}",
+        "platform": platform.platform(terse=True),
+    }
+
+
+def targets(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+
+    def row(name: str, value: float, target: str, met: bool) -> None:
+        rows.append({"target": name, "value": value, "goal": target, "met": met})
+
+    if "throughput" in scenarios:
+        ratio = scenarios["throughput"]["ratio"]
+        row("throughput vs naive baseline", ratio, f">= {RATIO_TARGET:g}x", ratio >= RATIO_TARGET)
+    if "latency" in scenarios:
+        idle = scenarios["latency"]["idle_ms"]
+        row("idle latency p50, ms", idle["p50"], f"<= {IDLE_P50_MS:g}", idle["p50"] <= IDLE_P50_MS)
+        row("idle latency p99, ms", idle["p99"], f"<= {IDLE_P99_MS:g}", idle["p99"] <= IDLE_P99_MS)
+    if "kill" in scenarios:
+        kill = scenarios["kill"]
+        worst = kill["kill_ms"]["max"]
+        row("kill, 2 venues, ms (worst run)", worst, f"<= {KILL_MS}", kill["meets_target"])
+    for name, result in scenarios.items():
+        rss = result["worker_rss_mb"]
+        row(f"worker RSS after {name}, MB (largest process; group {rss['total']:g})",
+            rss["largest"], f"<= {RSS_MB:g}", rss["largest"] <= RSS_MB)  # fmt: skip
+    return rows
+
+
+def run(
+    names: list[str],
+    *,
+    as_json: bool,
+    plot_path: str | None,
+    redis_url: str | None,
+    orders: int,
+    kill_orders: int,
+    samples: int,
+    runs: int,
+) -> int:
+    def say(text: str) -> None:
+        print(text, file=sys.stderr if as_json else sys.stdout, flush=True)
+
+    scenarios: dict[str, Any] = {}
+    if "throughput" in names or "latency" in names:
+        with Rig(redis_url) as rig:
+            conf = rig.stack.settings
+            say(f"rig: simulator {rig.sim.url}, worker with {conf.routine_processes} routine "
+                f"process(es) x {conf.worker_concurrency} threads")  # fmt: skip
+            if "throughput" in names:
+                scenarios["throughput"] = bench_throughput(rig, orders, say)
+                scenarios["throughput"]["worker_rss_mb"] = rig.worker_rss_mb()
+            if "latency" in names:
+                sustained = scenarios.get("throughput", {}).get("ordercancel", {}).get("per_s")
+                scenarios["latency"] = bench_latency(rig, samples, sustained, say)
+                scenarios["latency"]["worker_rss_mb"] = rig.worker_rss_mb()
+    if "kill" in names:
+        scenarios["kill"] = bench_kill(
+            orders=kill_orders, latency_ms=20, runs=runs, redis_url=redis_url, say=say
+        )
+    report: dict[str, Any] = {
+        "machine": machine(),
+        "scenarios": scenarios,
+        "targets": targets(scenarios),
+    }
+    if plot_path:
+        from ordercancel.devtools.bench.plot import plot
+
+        plot(report, Path(plot_path))
+        say(f"plot written to {plot_path}")
+    if as_json:
+        print(json.dumps(report, sort_keys=True))
+    else:
+        print_summary(report)
+    return 0 if all(t["met"] for t in report["targets"]) else 1
+
+
+def print_summary(report: dict[str, Any]) -> None:
+    s = report["scenarios"]
+    print()
+    if "throughput" in s:
+        t = s["throughput"]
+        print(f"throughput  ordercancel {t['ordercancel']['per_s']:,.0f}/s, baseline "
+              f"{t['baseline']['per_s']:,.0f}/s: {t['ratio']:g}x; worker CPU per cancel "
+              f"{t['ordercancel']['worker_cpu_ms_per_request']:g} ms vs "
+              f"{t['baseline']['worker_cpu_ms_per_request']:g} ms")  # fmt: skip
+    if "latency" in s:
+        lat = s["latency"]
+        print("latency ms  " + "   ".join(
+            f"{name} p50 {lat[name + '_ms']['p50']:g} p90 {lat[name + '_ms']['p90']:g} "
+            f"p99 {lat[name + '_ms']['p99']:g} max {lat[name + '_ms']['max']:g}"
+            for name in ("floor", "idle", "loaded")))  # fmt: skip
+    if "kill" in s:
+        k = s["kill"]
+        print(f"kill        {k['orders']} orders: median {k['kill_ms']['median']:g} ms, "
+              f"max {k['kill_ms']['max']} ms")  # fmt: skip
+    print()
+    width = max(len(t["target"]) for t in report["targets"]) if report["targets"] else 0
+    for t in report["targets"]:
+        mark = "met" if t["met"] else "MISSED"
+        print(f"{t['target']:<{width}}  {t['value']:>8g}  goal {t['goal']:<8}  {mark}")
+
+
+__all__ = ["SCENARIOS", "run"]

@@ -1,0 +1,146 @@
+"""`kill`: the risk engine's kill switch.
+
+1. raise the halt flag at once (`Client.halted()`), so order-placing components stop;
+2. claim the run; a kill already running over a scope that holds this one's is let finish
+   first (its cancel-alls go out once), then this kill verifies its own scope;
+3. `cancel_all` on every configured account (or the listed ones) in parallel, account-wide,
+   each verified flat and published as a child `final` (`parent_id` = the kill);
+4. one final for the kill: `completed` when every account is flat, `partial`, or `failed`.
+
+Kills travel on the urgent queue and their venue calls may use the whole rate budget.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import Future
+from dataclasses import replace
+from typing import Any
+
+from ordercancel.engine.flatten import cancel_all_flow
+from ordercancel.engine.job import Job
+from ordercancel.engine.retry import Deadline
+from ordercancel.events import Outcome, final_event, request_fields
+from ordercancel.node.runtime import Runtime
+from ordercancel.outcomes import ErrorCode, Kind, Status
+from ordercancel.request import Request, now_ms
+from ordercancel.state.store import ABANDON
+
+
+def kill_flow(
+    req: Request, rt: Runtime, deadline: Deadline, node: str, *, rerun: bool = False
+) -> Outcome:
+    accounts = req.accounts or tuple(sorted(rt.settings.accounts))
+    rt.store.set_halt(
+        {
+            "reason": req.reason or "kill",
+            "since_ms": str(now_ms()),
+            "request_id": req.request_id,
+            "accounts": json.dumps(list(accounts)),
+            "symbols": json.dumps(list(req.symbols)),
+            "requested_by": req.requested_by,
+        }
+    )
+    claim = json.dumps(
+        {"request_id": req.request_id, "accounts": list(accounts), "symbols": list(req.symbols)}
+    )
+    running = rt.store.claim_kill(claim, ttl_ms=max(1000, int(deadline.remaining() * 1000) + 5000))
+    joined = None
+    if running is not None:
+        first = json.loads(running)
+        if first["request_id"] != req.request_id and _covers(first, accounts, req.symbols):
+            joined = first["request_id"]
+            _wait_for(joined, rt, deadline)
+    # a re-run keeps the accounts an earlier run already published: no call after their final
+    ids = {account: f"{req.request_id}:{account}" for account in accounts}
+    earlier = rt.store.finals(list(ids.values())) if rerun else {}
+    try:
+        futures: dict[str, Future[Outcome]] = {
+            account: rt.accounts_pool.submit(
+                _flatten_account, req, account, rt, deadline, node, bulk=not joined, rerun=rerun
+            )
+            for account in accounts
+            if not earlier.get(ids[account])
+        }
+        outcomes = {
+            account: Outcome.from_event(event) if (event := earlier.get(ids[account])) else
+            futures[account].result()
+            for account in accounts
+        }  # fmt: skip
+    finally:
+        if running is None:
+            rt.store.release_kill(claim)
+    outcome = _kill_outcome(outcomes)
+    return replace(outcome, detail={**outcome.detail, "joined": joined}) if joined else outcome
+
+
+def _covers(first: dict[str, Any], accounts: tuple[str, ...], symbols: tuple[str, ...]) -> bool:
+    """Whether a running kill's scope holds this one's."""
+    wider = not first.get("symbols") or (bool(symbols) and set(first["symbols"]) >= set(symbols))
+    return set(first["accounts"]) >= set(accounts) and wider
+
+
+def _flatten_account(
+    kill: Request,
+    account: str,
+    rt: Runtime,
+    deadline: Deadline,
+    node: str,
+    *,
+    bulk: bool,
+    rerun: bool,
+) -> Outcome:
+    config = rt.settings.accounts[account]
+    child = replace(
+        kill,
+        request_id=f"{kill.request_id}:{account}",
+        kind=Kind.CANCEL_ALL,
+        account=account,
+        venue=config.venue,
+        accounts=(),
+        symbol=None,
+        idempotency_key=None,
+        parent_id=kill.request_id,
+    )
+    try:
+        job = Job(child, rt, rt.venue(account), deadline, node=node, urgent=True, rerun=rerun)
+        outcome = cancel_all_flow(job, bulk=bulk)
+    except ABANDON:
+        raise
+    except Exception as exc:  # one account's bug must not stop the others
+        outcome = Outcome.internal(exc, request_fields(child))
+    rt.store.finish(final_event(request_fields(child), outcome), node=node)
+    return outcome
+
+
+def _wait_for(first_id: str, rt: Runtime, deadline: Deadline) -> None:
+    """Let a kill already running over this scope finish its cancel-alls (so the venue gets
+    them once), while its node lives; this kill then verifies its scope itself: another
+    kill's outcome says nothing of what was placed after it listed."""
+    while deadline.remaining() > 1.0:
+        if rt.store.wait_final(first_id, 0.5) is not None or not rt.store.owner_alive(first_id):
+            return
+
+
+def _kill_outcome(outcomes: dict[str, Outcome]) -> Outcome:
+    per_account: dict[str, Any] = {}
+    for account, outcome in outcomes.items():
+        per_account[account] = {
+            "status": outcome.status.value,
+            "closed": outcome.detail.get("closed", 0),
+            "open_count": outcome.detail.get("open_count", 0),
+            "flat_ms": outcome.detail.get("flat_ms"),
+        }
+        if outcome.error_code:
+            per_account[account]["error_code"] = outcome.error_code
+    attempts = sum(o.attempts for o in outcomes.values())
+    detail = {"accounts": per_account, "halted": True}
+    left = sorted(a for a, o in outcomes.items() if o.status is not Status.COMPLETED)
+    return Outcome.of_parts(
+        len(outcomes) - len(left),
+        len(outcomes),
+        ErrorCode.STILL_OPEN,
+        f"not verified flat: {', '.join(left)}",
+        attempts=attempts,
+        detail=detail,
+    )

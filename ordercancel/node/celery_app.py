@@ -1,0 +1,123 @@
+"""The Celery app on the Redis broker. At-least-once delivery is ours, not the broker's.
+
+- every request is in our ledger from before it is enqueued until its final is published, and
+  is sent again if its worker dies (`recovery.py`). So a task is acknowledged when it starts:
+  kombu's late acknowledgement cannot promise it (a message popped by a worker that dies before
+  kombu records it is gone), and a late ack after a broker reconnect kills the Celery 5.7 node.
+  kombu keeps no copy of delivered messages in Redis either (`broker.py`);
+- prefetch 1: a worker reserves one message per thread (`worker_concurrency`), so a message
+  waits in the queue, where any node can take it, rather than behind a busy node;
+- two queues: `urgent` (kill) and `routine`; `ordercancel worker` runs a worker for each, so
+  routine work never occupies the threads urgent work needs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
+from celery import Celery
+from kombu import Queue
+from kombu.exceptions import OperationalError
+
+from ordercancel.config import Settings
+from ordercancel.node.queues import ROUTINE, URGENT, queue_for
+from ordercancel.request import known_id, new_request_id
+from ordercancel.state.keys import Keys
+from ordercancel.state.store import Store
+
+log = logging.getLogger("ordercancel")
+TASK = "ordercancel.execute"
+#: several requests in one task (the intake's reads): one broker message for all of them
+TASK_MANY = "ordercancel.execute_many"
+
+
+def queue_keys(keys: Keys) -> list[str]:
+    """The Redis lists kombu keeps our queues in (no message priorities are used)."""
+    return [keys.celery + ROUTINE, keys.celery + URGENT]
+
+
+def enqueue(app: Celery, store: Store, message: dict[str, Any], default_deadline_ms: int) -> str:
+    """Record the request in the ledger, then put it on its queue; returns the id it is known by.
+
+    The ledger entry outlives a message lost on the way (popped by a worker that dies before it
+    begins the request) and a producer that dies in between: recovery sends it again. It
+    also expires a request still queued at its deadline."""
+    return enqueue_many(app, store, [message], default_deadline_ms)[0]
+
+
+def enqueue_many(
+    app: Celery, store: Store, messages: list[dict[str, Any]], default_deadline_ms: int
+) -> list[str]:
+    """`enqueue` for several requests: one ledger round trip, and one task for all the routine
+    ones (a kill always travels alone, on the urgent queue)."""
+    rids = []
+    for message in messages:
+        rid = known_id(message)
+        if rid is None:
+            rid = message["_entry_id"] = new_request_id()
+        rids.append(rid)
+    store.record_many(
+        [(rid, m, _due_ms(m, default_deadline_ms)) for rid, m in zip(rids, messages, strict=True)]
+    )
+    routine = [m for m in messages if queue_for(m.get("kind")) == ROUTINE]
+    sends: list[tuple[str, Any, str]] = [
+        (TASK, m, URGENT) for m in messages if queue_for(m.get("kind")) == URGENT
+    ]
+    if len(routine) == 1:
+        sends.append((TASK, routine[0], ROUTINE))
+    elif routine:
+        sends.append((TASK_MANY, routine, ROUTINE))
+    for task, arg, queue in sends:
+        try:
+            app.send_task(task, args=[arg], queue=queue)
+        except OperationalError as exc:  # recorded, so not lost: recovery sends it once it can
+            log.warning("%d request(s) recorded but not sent (%s); recovery will send them",
+                        len(arg) if task == TASK_MANY else 1, exc)  # fmt: skip
+    return rids
+
+
+def _due_ms(message: dict[str, Any], default_deadline_ms: int) -> int:
+    """When the request's deadline passes (0 when its fields are not usable numbers)."""
+    received, deadline = message.get("received_ms"), message.get("deadline_ms", default_deadline_ms)
+    whole = all(
+        isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (received, deadline)
+    )
+    return received + deadline if whole else 0
+
+
+def broker_url(redis_url: str) -> str:
+    """kombu spells a unix socket `redis+socket://`."""
+    parts = urlsplit(redis_url)
+    if parts.scheme == "unix":
+        return f"redis+socket://{parts.path}" + (f"?{parts.query}" if parts.query else "")
+    return redis_url
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery(
+        "ordercancel", broker=broker_url(settings.broker_redis_url), include=["ordercancel.tasks"]
+    )
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=False,
+        worker_prefetch_multiplier=1,
+        task_queues=(Queue(ROUTINE), Queue(URGENT)),
+        task_default_queue=ROUTINE,
+        task_create_missing_queues=False,
+        broker_transport_options={
+            "global_keyprefix": Keys(settings.prefix).celery,
+            "queue_order_strategy": "priority",  # a worker on both queues drains urgent first
+        },
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # Redis restarting: never give up
+        worker_pool="threads",
+        worker_concurrency=settings.worker_concurrency,
+        worker_disable_rate_limits=True,
+        worker_send_task_events=False,
+        task_send_sent_event=False,
+    )
+    return app

@@ -1,0 +1,1 @@
+"""Shared state in Redis: the ledger, recovery of lost work, the dead-man switch, key names, Lua."""

@@ -1,0 +1,60 @@
+"""The dead-man switch: without a heartbeat inside the timeout, a `kill` fires (reason `deadman`).
+
+Neither venue offers one, so it lives here. The switch is a Redis hash kept on the Redis
+server's clock (`lua/deadman.lua`); every worker node runs a `Watcher` that checks it every
+`CHECK_S`. The first watcher to see it expired claims the firing and sends the kill to the
+urgent queue; should that watcher die before sending, another fires again 2 s later with the
+same `request_id`, which the request path runs once. So the kill fires within the timeout plus
+a fraction of a second, whichever worker armed or watched it, as long as one worker is alive.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from ordercancel.observe import sentry
+from ordercancel.request import now_ms
+from ordercancel.state.store import Store
+
+log = logging.getLogger("ordercancel")
+CHECK_S = 0.2
+
+
+class Watcher(threading.Thread):
+    def __init__(self, store: Store, submit: Callable[[dict[str, Any]], None]):
+        super().__init__(name="ordercancel-deadman", daemon=True)
+        self.store, self.submit = store, submit
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(CHECK_S):
+            try:
+                self.check()
+            except redis.RedisError as exc:  # Redis away: try again next tick
+                log.warning("dead-man check failed: %s", type(exc).__name__)
+            except Exception as exc:  # a bug must not stop the dead-man switch
+                sentry.unexpected(exc, "dead-man check")
+
+    def check(self) -> None:
+        fired = self.store.deadman("check")
+        if not fired:
+            return
+        request_id = f"deadman-{fired['armed_ms']}"
+        accounts = [a for a in (fired.get("accounts") or "").split(",") if a]
+        self.submit(
+            {
+                "kind": "kill",
+                "reason": "deadman",
+                "accounts": accounts or None,
+                "request_id": request_id,
+                "received_ms": now_ms(),
+            }
+        )
+        self.store.deadman("sent", request_id)
+        log.warning("dead-man switch fired: kill %s (no heartbeat for %s ms)",
+                    request_id, fired.get("timeout_ms"))  # fmt: skip

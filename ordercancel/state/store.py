@@ -1,0 +1,297 @@
+"""Redis-side steps of a request, each one atomic (a Lua script) and one round trip.
+
+`begin` claims the idempotency key and publishes `accepted`; `emit` publishes progress;
+`finish` publishes the one final event; `wait_final` blocks until a final exists.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis
+
+from ordercancel.config import Settings
+from ordercancel.errors import Fenced
+from ordercancel.events import Event
+from ordercancel.state.keys import Keys
+
+#: Redis is away (restarting, failing over, unreachable): worth waiting for, not an outcome.
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError)
+#: Not an outcome: the request is left to run again (Redis away, or this node's lease lost).
+ABANDON = (Fenced, *REDIS_DOWN)
+#: Socket timeout of every Redis connection; blocking commands wait in slices shorter than this.
+SOCKET_TIMEOUT_S = 10.0
+BLOCK_SLICE_S = 5.0
+
+
+def connect(url: str) -> redis.Redis:
+    """A client for `redis://`, `rediss://` (TLS, verified) or `unix://` URLs."""
+    kwargs: dict[str, Any] = {
+        "decode_responses": True,
+        "health_check_interval": 15,
+        "socket_timeout": SOCKET_TIMEOUT_S,
+        "protocol": 2,  # reply shapes as documented for RESP2
+        "socket_connect_timeout": 5.0,
+    }
+    if urlsplit(url).scheme != "unix":
+        kwargs["socket_keepalive"] = True
+    return redis.Redis.from_url(url, **kwargs)
+
+
+def connect_raw(url: str) -> redis.Redis:
+    """Like `connect`, but replies stay bytes (for input that may not be UTF-8)."""
+    client = connect(url)
+    kwargs = dict(client.connection_pool.connection_kwargs, decode_responses=False)
+    client.close()
+    return redis.Redis(
+        connection_pool=redis.ConnectionPool(
+            connection_class=client.connection_pool.connection_class, **kwargs
+        )
+    )
+
+
+def _script(client: redis.Redis, name: str) -> Any:
+    return client.register_script(
+        files("ordercancel.state.lua").joinpath(f"{name}.lua").read_text()
+    )
+
+
+def _flat(event: Mapping[str, str]) -> list[str]:
+    return [part for item in event.items() for part in item]
+
+
+@dataclass(frozen=True)
+class Begin:
+    state: str  # new | rerun | done | conflict | replay | wait
+    arg: str = ""
+
+
+class Store:
+    def __init__(self, client: redis.Redis, keys: Keys, *, maxlen: int, retention_s: int):
+        self.redis = client
+        self.keys = keys
+        self.maxlen = maxlen
+        self.ttl = retention_s
+        #: called with every final event this store publishes (not one already published)
+        self.on_final: Callable[[Event], None] | None = None
+        self._begin = _script(client, "begin")
+        self._emit = _script(client, "emit")
+        self._finish = _script(client, "finish")
+        self._release = _script(client, "release")
+        self._deadman = _script(client, "deadman")
+        self._record = _script(client, "record")
+        self._beat = _script(client, "beat")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        return cls(
+            connect(settings.broker_redis_url),
+            Keys(settings.prefix),
+            maxlen=settings.results_maxlen,
+            retention_s=settings.idempotency_retention_s,
+        )
+
+    def _keys(self, request_id: str, account: str) -> list[str]:
+        return [
+            self.keys.final(request_id),
+            self.keys.last(request_id),
+            self.keys.results,
+            self.keys.pending(account),
+        ]
+
+    def _finish_keys(self, request_id: str, account: str, idem: str | None) -> list[str]:
+        k = self.keys
+        ks = [*self._keys(request_id, account), k.owners, k.ledger, k.ledger_since]
+        ks += [k.ledger_resends, k.ledger_due, k.nodes]
+        return [*ks, idem] if idem else ks
+
+    def _finish_args(self, event: Event, node: str) -> list[Any]:
+        return [self.maxlen, self.ttl, event["request_id"], json.dumps(event), node, *_flat(event)]
+
+    def begin(
+        self,
+        request_id: str,
+        accepted: Event,
+        *,
+        idem: str | None,
+        fingerprint: str,
+        node: str,
+        max_pending: int = 0,
+    ) -> Begin:
+        k = self.keys
+        keys = [*self._keys(request_id, accepted["account"]), k.owners, k.nodes, k.nodes_grace]
+        args = [self.maxlen, self.ttl, request_id, fingerprint, max_pending,
+                json.dumps(accepted), node, *_flat(accepted)]  # fmt: skip
+        return Begin(*self._begin(keys=[*keys, idem] if idem else keys, args=args))
+
+    def emit(self, event: Event) -> bool:
+        rid = event["request_id"]
+        return bool(
+            self._emit(
+                keys=self._keys(rid, event["account"]),
+                args=[self.maxlen, self.ttl, json.dumps(event), *_flat(event)],
+            )
+        )
+
+    def finish(self, event: Event, *, idem: str | None = None, node: str = "") -> bool:
+        """Publish the final event; False when the request already had one. With `node`, only
+        while that lease identity is live: `Fenced` once it was taken over (`lease.py`)."""
+        rid = event["request_id"]
+        new = self._finish(
+            keys=self._finish_keys(rid, event["account"], idem), args=self._finish_args(event, node)
+        )
+        if new == -1:
+            raise Fenced(f"final of {rid} refused: lease {node} was taken over")
+        if new and self.on_final is not None:
+            self.on_final(event)
+        return bool(new)
+
+    def finish_many(self, events: list[Event], *, node: str = "") -> int:
+        """Publish many final events in one round trip; returns how many were new."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for event in events:
+                self._finish(
+                    keys=self._finish_keys(event["request_id"], event["account"], None),
+                    args=self._finish_args(event, node),
+                    client=pipe,
+                )
+            results = pipe.execute()
+        if -1 in results:
+            raise Fenced(f"finals refused: lease {node} was taken over")
+        published = [e for e, new in zip(events, results, strict=True) if new]
+        if self.on_final is not None:
+            for event in published:
+                self.on_final(event)
+        return len(published)
+
+    def record_many(self, items: list[tuple[str, Mapping[str, Any], int]]) -> None:
+        """Put enqueued requests (request_id, message, due_ms) in the ledger, one round trip:
+        recovery sends each again should it get lost, and expires it at `due_ms` (its
+        deadline) if no worker has begun it by then."""
+        keys = [self.keys.ledger, self.keys.ledger_since, self.keys.ledger_due]
+        if len(items) == 1:  # a pipeline of scripts costs a SCRIPT EXISTS round trip first
+            request_id, message, due_ms = items[0]
+            self._record(keys=keys, args=[request_id, json.dumps(message), due_ms])
+            return
+        with self.redis.pipeline(transaction=False) as pipe:
+            for request_id, message, due_ms in items:
+                self._record(keys=keys, args=[request_id, json.dumps(message), due_ms], client=pipe)
+            pipe.execute()
+
+    def beat(
+        self,
+        node: str,
+        *,
+        lease_ms: int,
+        unowned_after_ms: int,
+        queues: list[str],
+        disown: list[str],
+        limit: int = 500,
+        expire_margin_ms: int = 0,
+    ) -> tuple[bool, list[tuple[str, str, int, dict[str, Any]]]]:
+        """Renew `node`'s lease; take the requests of dead nodes, and those lost on the way to a
+        worker, to send again, and those past their deadline before any worker began them, to
+        expire. Returns (intact: `node` was still live, nobody took its requests over;
+        [("resend" | "expire", request_id, times sent again, message)]). With `limit` 0 the
+        lease is only renewed."""
+        k = self.keys
+        reply: Any = self._beat(
+            keys=[k.nodes, k.owners, k.ledger, k.ledger_since, k.ledger_resends, k.ledger_due,
+                  k.nodes_beat, k.nodes_grace, *queues],
+            args=[node, lease_ms, k.final_prefix, unowned_after_ms, limit, expire_margin_ms,
+                  k.last_prefix, *disown],
+        )  # fmt: skip
+        orphans = [
+            (str(reply[i]), str(reply[i + 1]), int(reply[i + 2]), json.loads(reply[i + 3]))
+            for i in range(1, len(reply), 4)
+        ]
+        return bool(int(reply[0])), orphans
+
+    def next_due_ms(self) -> int | None:
+        """The earliest deadline of a request in the ledger."""
+        first: Any = self.redis.zrange(self.keys.ledger_due, 0, 0, withscores=True)
+        return int(first[0][1]) if first else None
+
+    def wait_final(self, request_id: str, timeout: float) -> Event | None:
+        """Block until the request's final event exists; None after `timeout` seconds."""
+        key = self.keys.final(request_id)
+        end = time.monotonic() + timeout
+        while True:
+            left = end - time.monotonic()
+            wait = round(min(max(left, 0.01), BLOCK_SLICE_S), 3)  # seconds; Redis takes decimals
+            try:
+                raw = self.redis.execute_command("BLMOVE", key, key, "RIGHT", "LEFT", wait)
+            except REDIS_DOWN:  # e.g. restarting: keep waiting, within the timeout
+                time.sleep(min(0.5, max(left, 0.0)))
+                raw = None
+            if raw:
+                return dict(json.loads(raw))
+            if left <= BLOCK_SLICE_S:
+                return None
+
+    def finals(self, request_ids: list[str]) -> dict[str, Event | None]:
+        """The final events of several requests (None where there is none), in one round trip."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            for rid in request_ids:
+                pipe.lindex(self.keys.final(rid), 0)
+            raws = pipe.execute()
+        return {
+            rid: json.loads(raw) if raw else None
+            for rid, raw in zip(request_ids, raws, strict=True)
+        }
+
+    def set_halt(self, fields: dict[str, str]) -> None:
+        mapping: Any = dict(fields)  # redis-py 8 types the keys invariantly
+        self.redis.hset(self.keys.halt, mapping=mapping)
+
+    def halted(self) -> dict[str, str] | None:
+        raw: Any = self.redis.hgetall(self.keys.halt)
+        return {str(k): str(v) for k, v in raw.items()} or None
+
+    def resume(self) -> bool:
+        """Clear the halt flag; True when it was set."""
+        return bool(self.redis.delete(self.keys.halt))
+
+    def claim_kill(self, claim: str, *, ttl_ms: int) -> str | None:
+        """Claim the kill run; None when claimed, else the running kill's claim."""
+        if self.redis.set(self.keys.kill_running, claim, nx=True, px=ttl_ms):
+            return None
+        running = self.redis.get(self.keys.kill_running)
+        return str(running) if running else None
+
+    def owner_alive(self, request_id: str) -> bool:
+        """Whether a node with a live lease owns the request (is running it)."""
+        owner = self.redis.hget(self.keys.owners, request_id)
+        if not owner:
+            return False
+        lease: Any = self.redis.zscore(self.keys.nodes, str(owner))
+        return lease is not None and lease > time.time() * 1000
+
+    def release_kill(self, claim: str) -> None:
+        self._release(keys=[self.keys.kill_running], args=[claim])
+
+    def deadman(self, op: str, *args: str | int) -> dict[str, str] | None:
+        """One dead-man operation (`lua/deadman.lua`): arm, beat, check, sent."""
+        reply: Any = self._deadman(keys=[self.keys.deadman], args=[op, *args])
+        if isinstance(reply, list):
+            return dict(zip(reply[::2], reply[1::2], strict=True)) or None
+        return {"result": str(reply)}
+
+    def deadman_state(self) -> dict[str, str] | None:
+        raw: Any = self.redis.hgetall(self.keys.deadman)
+        return {str(k): str(v) for k, v in raw.items()} or None
+
+    def status(self, request_id: str) -> Event | None:
+        """The final event, else the latest event of a running request, else None."""
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.lindex(self.keys.final(request_id), 0)
+            pipe.get(self.keys.last(request_id))
+            final, last = pipe.execute()
+        raw = final or last
+        return json.loads(raw) if raw else None
