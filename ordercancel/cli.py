@@ -22,7 +22,7 @@ import redis
 from kombu.exceptions import OperationalError
 
 from ordercancel.config import Settings, safe_url
-from ordercancel.errors import ConfigError, RedisUnavailable, WaitTimeout
+from ordercancel.errors import ConfigError, OrderCancelError, RedisUnavailable, WaitTimeout
 from ordercancel.events import Event
 from ordercancel.outcomes import SUCCESS
 from ordercancel.settings import load_settings
@@ -513,6 +513,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except REDIS_TROUBLE as exc:
         url = settings.broker_redis_url if settings else "(not configured)"
         return _fail(redis_problem(exc, url), EXIT_REDIS)
+    except OrderCancelError as exc:  # e.g. a local stack's part did not start
+        return _fail(exc, EXIT_STATUS)
     except BrokenPipeError:  # `ordercancel tail | head`: the reader left; so do we, quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
