@@ -207,3 +207,31 @@ def test_version_and_worker_help(tmp_path):
     help_ = oc("worker", "--help", env={}, cwd=tmp_path)
     assert help_.returncode == 0
     assert help_.stdout.count("usage:") == 1 and "celery" in help_.stdout
+
+
+def test_config_check_probe_reports_each_account_without_touching_orders(stack, admin):
+    [oid] = seed(admin)
+    out = oc("config", "check", "--probe", env=stack.env, timeout=120)
+    lines = {ln.split(":")[0]: ln for ln in out.stdout.splitlines() if ln.startswith("probe ")}
+    assert "ok (" in lines["probe zebpay-main"] and "ok (" in lines["probe ajaib-main"]
+    assert "FAILED auth" in lines["probe zebpay-badsecret"]
+    assert "FAILED auth" in lines["probe ajaib-wrongkey"]
+    assert out.returncode == 1 and "probe(s) failed" in out.stdout
+    calls = admin.history()["calls"]
+    assert not [c for c in calls if c["route"].endswith(("cancel", "cancel_all", "cancel_batch",
+                                                          "cancel_open"))]  # fmt: skip
+    status = {o["clientOrderId"]: o["status"] for o in admin.orders("zebpay", "zebpay-main")}
+    assert status[oid] == "new"
+
+
+def test_a_client_made_from_a_url_and_a_prefix_cancels(stack, admin):
+    from ordercancel.client import Client
+
+    [oid] = seed(admin)
+    client = Client(url=stack.redis_url, prefix=stack.prefix)
+    try:
+        assert client.cancel("zebpay-main", oid).wait(30)["status"] == "canceled"
+    finally:
+        client.close()
+    status = {o["clientOrderId"]: o["status"] for o in admin.orders("zebpay", "zebpay-main")}
+    assert status[oid] == "canceled"
