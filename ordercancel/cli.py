@@ -217,8 +217,11 @@ def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
     """Validate (already done by loading), show what is used and where it came from, connect
     to Redis unless --offline, and with --probe make one signed read-only call per account."""
     print(f"config: {settings.source}")
-    print(f"redis: {safe_url(settings.broker_redis_url)} (from the {settings.redis_source})")
-    if not args.offline:
+    if settings.redis_url is None:
+        print("redis: not set ([redis] url in the config file, or ORDERCANCEL_REDIS_URL)")
+    else:
+        print(f"redis: {safe_url(settings.redis_url)} (from the {settings.redis_source})")
+    if not args.offline and settings.redis_url is not None:
         from ordercancel.state.store import connect
 
         try:
@@ -243,7 +246,7 @@ def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
             except Exception as exc:  # every failure is a line of the report
                 failed += 1
                 code = getattr(getattr(exc, "code", None), "value", type(exc).__name__)
-                print(f"probe {name}: FAILED {code}: {exc}")
+                print(f"probe {name}: FAILED {code}: {' '.join(str(exc).split())[:200]}")
             else:
                 print(f"probe {name}: ok ({seen})")
     print(f"ok: {len(settings.accounts)} account(s)" if not failed else f"{failed} probe(s) failed")
