@@ -7,7 +7,7 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev make \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY ordercancel ./ordercancel
 # The package `make` installs (the Makefile's EXTRAS), without the dev tools;
 # tests/unit/test_deploy.py keeps the two in step.

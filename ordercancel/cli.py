@@ -1,7 +1,11 @@
 """The `ordercancel` command (CONTRACT §7).
 
 Exit codes with `--wait`: 0 final status canceled / already_closed / not_found / completed;
-1 any other final status; 2 usage or configuration error; 3 no final event within the wait.
+1 any other final status; 2 usage or configuration error; 3 no final event within the wait;
+4 Redis unreachable, refused the credentials or the command, or is not a Redis server.
+
+Producer commands read only the Redis URL and the prefix: no account, no venue secret.
+Every error is one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -15,17 +19,20 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import redis
+from kombu.exceptions import OperationalError
 
 from ordercancel.config import Settings, safe_url
-from ordercancel.errors import ConfigError, WaitTimeout
+from ordercancel.errors import ConfigError, OrderCancelError, RedisUnavailable, WaitTimeout
 from ordercancel.events import Event
 from ordercancel.outcomes import SUCCESS
 from ordercancel.settings import load_settings
+from ordercancel.state.store import SOCKET_TIMEOUT_S, redis_problem
+from ordercancel.version import __version__
 
 if TYPE_CHECKING:
     from ordercancel.client import Client, Ticket
 
-EXIT_OK, EXIT_STATUS, EXIT_USAGE, EXIT_NO_FINAL = 0, 1, 2, 3
+EXIT_OK, EXIT_STATUS, EXIT_USAGE, EXIT_NO_FINAL, EXIT_REDIS = 0, 1, 2, 3, 4
 
 
 def _print_event(event: Event, as_json: bool) -> None:
@@ -52,8 +59,9 @@ def _exit_for(event: Event) -> int:
     return EXIT_OK if event.get("status") in SUCCESS else EXIT_STATUS
 
 
-def _client(settings: Settings) -> Client:
-    """A client whose requests say who asked: `user@host`."""
+def _client(settings: Settings, wait: float | None = None) -> Client:
+    """A client whose requests say who asked: `user@host`; with `wait`, no Redis call (a
+    connect included) takes longer than the wait."""
     import getpass
     import socket
 
@@ -63,11 +71,12 @@ def _client(settings: Settings) -> Client:
         user = getpass.getuser()
     except (KeyError, OSError):  # no name for this uid (a container)
         user = str(os.getuid())
-    return Client(settings, requested_by=f"{user}@{socket.gethostname()}"[:128])
+    timeout = min(SOCKET_TIMEOUT_S, max(0.5, wait)) if wait else SOCKET_TIMEOUT_S
+    return Client(settings, requested_by=f"{user}@{socket.gethostname()}"[:128], timeout=timeout)
 
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
-    ticket = _client(settings).cancel(
+    ticket = _client(settings, args.wait).cancel(
         args.account,
         args.order_id,
         symbol=args.symbol,
@@ -93,7 +102,7 @@ def _finish(ticket: Ticket, args: argparse.Namespace) -> int:
 
 
 def cmd_cancel_batch(args: argparse.Namespace, settings: Settings) -> int:
-    ticket = _client(settings).cancel_batch(
+    ticket = _client(settings, args.wait).cancel_batch(
         args.account,
         args.order_ids,
         symbol=args.symbol,
@@ -105,7 +114,7 @@ def cmd_cancel_batch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_cancel_all(args: argparse.Namespace, settings: Settings) -> int:
-    ticket = _client(settings).cancel_all(
+    ticket = _client(settings, args.wait).cancel_all(
         args.account,
         args.symbol,
         idempotency_key=args.key,
@@ -116,8 +125,32 @@ def cmd_cancel_all(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_kill(args: argparse.Namespace, settings: Settings) -> int:
-    ticket = _client(settings).kill(args.reason, args.account, deadline_ms=args.deadline_ms)
+    ticket = _client(settings, args.wait).kill(
+        args.reason, args.account, deadline_ms=args.deadline_ms
+    )
     return _finish(ticket, args)
+
+
+def cmd_halted(args: argparse.Namespace, settings: Settings) -> int:
+    """Exit 0 when trading is not halted, 1 when it is."""
+    halt = _client(settings).halted()
+    if args.json:
+        print(json.dumps({"halted": halt is not None, **(halt or {})}, sort_keys=True))
+    elif halt is None:
+        print("not halted")
+    else:
+        import time
+
+        since = int(halt.get("since_ms") or 0) / 1000
+        scope = ", ".join(halt["accounts"]) or "every account"
+        if halt["symbols"]:
+            scope += f" ({', '.join(halt['symbols'])})"
+        print(
+            f"halted since {time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(since))} "
+            f"by {halt.get('requested_by') or 'unknown'}: {halt.get('reason') or 'no reason'}; "
+            f"scope {scope}; request {halt.get('request_id')}"
+        )
+    return EXIT_OK if halt is None else EXIT_STATUS
 
 
 def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
@@ -152,8 +185,11 @@ def cmd_deadman(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "disarm":
         print("disarmed" if client.disarm() else "not armed")
         return EXIT_OK
-    state = client.deadman()
-    print(json.dumps(state or {"state": "disarmed"}, sort_keys=True))
+    state = client.deadman() or {"state": "disarmed"}
+    if args.json:
+        print(json.dumps(state, sort_keys=True))
+    else:
+        print(" ".join(f"{k}={v}" for k, v in sorted(state.items())))
     return EXIT_OK
 
 
@@ -178,22 +214,43 @@ def cmd_tail(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
-    print(f"config: {settings.source or '(none: defaults)'}")
-    print(
-        "redis: "
-        + (
-            safe_url(settings.redis_url)
-            if settings.redis_url
-            else "(not set: embedded for demo/up)"
-        )
-    )
+    """Validate (already done by loading), show what is used and where it came from, connect
+    to Redis unless --offline, and with --probe make one signed read-only call per account."""
+    print(f"config: {settings.source}")
+    if settings.redis_url is None:
+        print("redis: not set ([redis] url in the config file, or ORDERCANCEL_REDIS_URL)")
+    else:
+        print(f"redis: {safe_url(settings.redis_url)} (from the {settings.redis_source})")
+    if not args.offline and settings.redis_url is not None:
+        from ordercancel.state.store import connect
+
+        try:
+            info: dict = connect(settings.broker_redis_url).info("server")
+        except REDIS_TROUBLE as exc:
+            raise redis_problem(exc, settings.broker_redis_url) from None
+        print(f"redis: connected, Redis {info.get('redis_version', '?')}")
     print(f"prefix: {settings.prefix}")
     for name, account in settings.accounts.items():
         print(f"[accounts.{name}]")
         for key, value in account.masked().items():
             print(f"  {key} = {value}")
-    print(f"ok: {len(settings.accounts)} account(s)")
-    return EXIT_OK
+    failed = 0
+    if args.probe:
+        from ordercancel.venues import venue_class
+        from ordercancel.venues.base import Call
+
+        for name, account in settings.accounts.items():
+            venue = venue_class(account.venue)(account)
+            try:
+                seen = venue.probe(Call(account.timeout_s))
+            except Exception as exc:  # every failure is a line of the report
+                failed += 1
+                code = getattr(getattr(exc, "code", None), "value", type(exc).__name__)
+                print(f"probe {name}: FAILED {code}: {' '.join(str(exc).split())[:200]}")
+            else:
+                print(f"probe {name}: ok ({seen})")
+    print(f"ok: {len(settings.accounts)} account(s)" if not failed else f"{failed} probe(s) failed")
+    return EXIT_STATUS if failed else EXIT_OK
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -261,6 +318,7 @@ def parser(*, venue_options: bool = False) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ordercancel", description="Cancel orders on crypto venues, verified."
     )
+    p.add_argument("--version", action="version", version=f"ordercancel {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="embedded Redis + simulator + worker: cancel seeded orders")
@@ -362,10 +420,15 @@ def parser(*, venue_options: bool = False) -> argparse.ArgumentParser:
     resume = sub.add_parser("resume", help="clear the halt flag a kill raised")
     resume.set_defaults(func=cmd_resume)
 
+    halted = sub.add_parser("halted", help="is trading halted (exit 1), since when, by whom")
+    halted.add_argument("--json", action="store_true")
+    halted.set_defaults(func=cmd_halted)
+
     deadman = sub.add_parser("deadman", help="dead-man switch: a kill unless heartbeats arrive")
     deadman.add_argument("action", choices=["arm", "heartbeat", "disarm", "status"])
     deadman.add_argument("--timeout", type=float, metavar="SEC", help="arm: heartbeat interval")
     deadman.add_argument("--account", action="append", help="arm: only these accounts")
+    deadman.add_argument("--json", action="store_true", help="status: as JSON")
     deadman.set_defaults(func=cmd_deadman)
 
     status = sub.add_parser("status", help="latest known state of a request")
@@ -382,34 +445,84 @@ def parser(*, venue_options: bool = False) -> argparse.ArgumentParser:
     config = sub.add_parser("config", help="configuration")
     config_sub = config.add_subparsers(dest="config_command", required=True)
     check = config_sub.add_parser("check", help="validate the config; secrets are masked")
+    check.add_argument("--offline", action="store_true", help="do not connect to Redis")
+    check.add_argument("--probe", action="store_true", help="one signed read-only call per account")
     check.set_defaults(func=cmd_config_check)
     return p
 
 
+WORKER_HELP = """usage: ordercancel worker [CELERY WORKER OPTIONS]
+
+The worker: reads the config (ORDERCANCEL_CONFIG or ./ordercancel.toml), waits for Redis, then
+runs one Celery node on the urgent queue ([worker] urgent_concurrency threads) and
+[worker] processes nodes on the routine queue ([worker] concurrency threads each), and stops
+them together on SIGTERM or Ctrl-C. Venue secrets are read here, and only here.
+
+Options after `worker` go to every node, e.g. --loglevel INFO, -E (task events, for Flower).
+With -Q/--queues it is exactly `celery -A ordercancel.worker worker ...` (one node); see
+`celery -A ordercancel.worker worker --help` for Celery's options."""
+
+#: commands that only submit requests or read outcomes: Redis URL and prefix, no account
+PRODUCER = {cmd_cancel, cmd_cancel_batch, cmd_cancel_all, cmd_kill, cmd_resume, cmd_halted,
+            cmd_deadman, cmd_status, cmd_tail}  # fmt: skip
+#: commands that start their own (embedded) Redis when none is configured
+EMBEDDED = {cmd_demo, cmd_up, cmd_bench, cmd_drill}
+#: what talking to Redis can raise, through redis-py or kombu (the Celery producer)
+REDIS_TROUBLE = (redis.RedisError, OperationalError)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The settings a command needs; a config error names the table and key."""
+    settings = load_settings(accounts=args.func not in PRODUCER)
+    if args.func in EMBEDDED or args.func is cmd_sim:
+        return settings
+    if args.func in (cmd_worker, cmd_config_check) and settings.source is None:
+        raise ConfigError(
+            "no config file: set ORDERCANCEL_CONFIG or put ordercancel.toml here "
+            "(`ordercancel demo` and `ordercancel up` need none)"
+        )
+    if settings.redis_url is None and not getattr(args, "offline", False):
+        raise ConfigError(
+            "not set: [redis] url in the config file, or ORDERCANCEL_REDIS_URL",
+            field="redis.url",
+        )
+    return settings
+
+
+def _fail(message: object, code: int) -> int:
+    print(f"ordercancel: {message}", file=sys.stderr)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["worker"] and {"-h", "--help"} & set(argv[1:]):
+        print(WORKER_HELP)
+        return EXIT_OK
     if argv[:1] == ["worker"]:  # everything after `worker` belongs to celery
         args = argparse.Namespace(func=cmd_worker, celery_args=argv[1:])
     else:
         args = parser(venue_options=argv[:1] == ["sim"]).parse_args(argv)
         # SIGTERM ends like Ctrl-C: the embedded Redis and worker a command started are stopped
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    settings: Settings | None = None
     try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"ordercancel: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
+        settings = _settings(args)
         return int(args.func(args, settings))
     except ConfigError as exc:
-        print(f"ordercancel: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except redis.ConnectionError as exc:
-        print(
-            f"ordercancel: cannot reach Redis at {safe_url(settings.broker_redis_url)}: {exc}",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
+        return _fail(exc, EXIT_USAGE)
+    except RedisUnavailable as exc:
+        return _fail(exc, EXIT_REDIS)
+    except REDIS_TROUBLE as exc:
+        url = settings.broker_redis_url if settings else "(not configured)"
+        return _fail(redis_problem(exc, url), EXIT_REDIS)
+    except OrderCancelError as exc:  # e.g. a local stack's part did not start
+        return _fail(exc, EXIT_STATUS)
+    except BrokenPipeError:  # `ordercancel tail | head`: the reader left; so do we, quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
 
 
-__all__ = ["EXIT_NO_FINAL", "EXIT_OK", "EXIT_STATUS", "EXIT_USAGE", "main"]
+__all__ = ["EXIT_NO_FINAL", "EXIT_OK", "EXIT_REDIS", "EXIT_STATUS", "EXIT_USAGE", "main"]

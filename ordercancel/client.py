@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+import functools
+import json
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import redis
+from kombu.exceptions import OperationalError
 
 from ordercancel.config import Settings
-from ordercancel.errors import WaitTimeout
+from ordercancel.errors import ConfigError, WaitTimeout
 from ordercancel.events import Event
 from ordercancel.node.celery_app import enqueue, make_celery
 from ordercancel.outcomes import Kind
 from ordercancel.request import new_request_id, now_ms
 from ordercancel.settings import load_settings
 from ordercancel.state.keys import Keys
-from ordercancel.state.store import Store
+from ordercancel.state.store import SOCKET_TIMEOUT_S, Store, redis_problem
+
+F = TypeVar("F", bound=Callable[..., Any])
+#: what talking to Redis can raise, through redis-py or kombu (the Celery producer)
+REDIS_TROUBLE = (redis.RedisError, OperationalError)
+
+
+def _redis_errors(method: F) -> F:
+    """Redis trouble leaves the API as one `RedisUnavailable` line, not a redis-py traceback."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except REDIS_TROUBLE as exc:
+            client = self if isinstance(self, Client) else self.client
+            raise redis_problem(exc, client.settings.broker_redis_url) from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 class Ticket:
@@ -23,6 +46,7 @@ class Ticket:
         self.client = client
         self.request_id = request_id
 
+    @_redis_errors
     def wait(self, timeout: float = 30.0) -> Event:
         """Block until the final event exists; raise `WaitTimeout` after `timeout` seconds."""
         event = self.client.store.wait_final(self.request_id, timeout)
@@ -40,20 +64,40 @@ class Ticket:
 class Client:
     """Submits requests to the workers through Redis and reads their outcomes."""
 
-    def __init__(self, settings: Settings, *, requested_by: str | None = None):
-        """`requested_by`: who asks (CONTRACT §4), put on every request this client sends that
-        names no one."""
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        url: str | None = None,
+        prefix: str | None = None,
+        requested_by: str | None = None,
+        timeout: float = SOCKET_TIMEOUT_S,
+    ):
+        """`settings`, or just the Redis `url` and `prefix`: a producer needs nothing else (no
+        venue secret; the worker checks account names). `requested_by`: who asks (CONTRACT §4),
+        put on every request this client sends that names no one. `timeout`: the longest one
+        Redis call may take, connecting included."""
+        if settings is None:
+            tables = {"redis": {"url": url}, "ordercancel": {"prefix": prefix or "ordercancel"}}
+            settings = Settings.from_mapping(tables, None, env={})
+        if settings.redis_url is None:
+            raise ConfigError(
+                "not set: give a config file with [redis] url, ORDERCANCEL_REDIS_URL, or url=",
+                field="redis.url",
+            )
         self.settings = settings
         self.requested_by = requested_by
         self.keys = Keys(settings.prefix)
-        self.store = Store.from_settings(settings)
+        self.store = Store.from_settings(settings, timeout)
         self._celery = make_celery(settings)
 
     @classmethod
     def from_env(cls) -> Client:
-        """Settings from `ORDERCANCEL_CONFIG` and the `ORDERCANCEL_*` variables."""
-        return cls(load_settings())
+        """Redis URL and prefix from `ORDERCANCEL_CONFIG` and the `ORDERCANCEL_*` variables
+        (the accounts are not read: a producer holds no venue secret)."""
+        return cls(load_settings(accounts=False))
 
+    @_redis_errors
     def submit(self, request: dict[str, Any]) -> Ticket:
         """Send one request (CONTRACT §4). Validation happens in the worker: an invalid request
         still gets its final event (`rejected`), like one from any other producer."""
@@ -158,39 +202,54 @@ class Client:
             }
         )
 
-    def halted(self) -> dict[str, str] | None:
-        """The halt flag a kill raised (`reason`, `since_ms`, `request_id`, `accounts`), or None.
-        Order-placing components check it before sending orders."""
-        return self.store.halted()
+    @_redis_errors
+    def halted(self) -> dict[str, Any] | None:
+        """The halt flag a kill raised (`reason`, `since_ms`, `request_id`, `requested_by`;
+        `accounts` and `symbols` as lists, empty for all), or None. Order-placing components
+        check it before sending orders."""
+        halt: dict[str, Any] | None = self.store.halted()
+        for key in ("accounts", "symbols"):
+            if halt is not None:
+                halt[key] = json.loads(halt[key]) if halt.get(key) else []
+        return halt
 
+    @_redis_errors
     def resume(self) -> bool:
         """Clear the halt flag; True when it was set."""
         return self.store.resume()
 
+    @_redis_errors
     def arm_deadman(self, timeout_s: float, accounts: list[str] | None = None) -> None:
         """Arm the dead-man switch: without `heartbeat()` for `timeout_s`, a kill fires (reason
-        `deadman`) on `accounts`, or on every account."""
+        `deadman`) on `accounts`, or on every account (the worker checks the names: the kill of
+        an unknown account is `rejected`)."""
         if not 0.1 <= timeout_s <= 86_400:
             raise ValueError("timeout_s must be in 0.1..86400")
         for account in accounts or []:
-            if account not in self.settings.accounts or "," in account:
+            if not account or "," in account:
+                raise ValueError(f"account {account!r} is not an account name")
+            if self.settings.accounts_read and account not in self.settings.accounts:
                 raise ValueError(f"account {account!r} is not configured")
         self.store.deadman("arm", int(timeout_s * 1000), ",".join(accounts or []))
 
+    @_redis_errors
     def heartbeat(self) -> bool:
         """Push the dead-man deadline out by its timeout; False when it is not armed (never
         armed, disarmed, or already fired)."""
         result = self.store.deadman("beat")
         return bool(result and result.get("result") == "1")
 
+    @_redis_errors
     def disarm(self) -> bool:
         """Disarm the dead-man switch; True when it was armed."""
         return bool(self.store.redis.delete(self.keys.deadman))
 
+    @_redis_errors
     def deadman(self) -> dict[str, str] | None:
         """The switch's state: `state` (armed / fired / sent), `timeout_ms`, `expires_ms`, ..."""
         return self.store.deadman_state()
 
+    @_redis_errors
     def status(self, request_id: str) -> Event | None:
         """The request's final event, else its latest event, else None."""
         return self.store.status(request_id)
@@ -199,12 +258,9 @@ class Client:
         self, follow: bool = False, *, start: str = "-", block_ms: int = 1000
     ) -> Iterator[Event]:
         """Result-stream events from `start` (oldest by default); with `follow`, wait for more."""
-        redis: Any = self.store.redis
         last = "0-0" if start == "-" else start  # XREAD returns entries after `last`
         while True:
-            reply = redis.xread(
-                {self.keys.results: last}, count=500, block=block_ms if follow else None
-            )
+            reply = self._read(last, block_ms if follow else None)
             entries = reply[0][1] if reply else []
             for entry_id, fields in entries:
                 last = entry_id
@@ -212,6 +268,11 @@ class Client:
             if len(entries) < 500 and not follow:
                 return
 
+    @_redis_errors
+    def _read(self, last: str, block_ms: int | None) -> Any:
+        return self.store.redis.xread({self.keys.results: last}, count=500, block=block_ms)
+
+    @_redis_errors
     def tail_start(self, count: int) -> str:
         """The stream id after which the last `count` events follow."""
         redis: Any = self.store.redis

@@ -9,10 +9,11 @@ settings with the venue registry.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,7 +25,23 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_CONFIG_FILE = "ordercancel.toml"
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s\s*$")
 _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_COMMON_ACCOUNT_FIELDS = {"venue", "base_url", "rate_limit", "timeout_s"}
+COMMON_ACCOUNT_FIELDS = ("venue", "base_url", "rate_limit", "timeout_s")
+#: every table of the config file and its keys (`accounts` holds one table per account)
+TABLES: dict[str, tuple[str, ...]] = {
+    "redis": ("url",),
+    "ordercancel": ("prefix",),
+    "results": ("maxlen",),
+    "idempotency": ("retention_s",),
+    "requests": (
+        "default_deadline_ms",
+        "max_deadline_ms",
+        "max_pending_per_account",
+        "max_entry_bytes",
+        "max_batch_orders",
+    ),
+    "worker": ("concurrency", "urgent_concurrency", "processes", "lease_s", "log_format"),
+    "accounts": (),
+}
 #: routine nodes per worker: one per core, up to 4 (a Python process uses one core at most)
 DEFAULT_PROCESSES = min(4, os.cpu_count() or 1)
 
@@ -176,7 +193,12 @@ class Settings:
     #: worker log lines: Celery's text, or one JSON object per line
     log_format: str = "text"
     accounts: Mapping[str, AccountConfig] = field(default_factory=dict)
+    #: False for a producer: the accounts (and their secrets) were not read
+    accounts_read: bool = True
+    #: the config file read, if any
     source: str | None = None
+    #: where `redis_url` came from: the environment, the config file, or "not set"
+    redis_source: str = "not set"
 
     @property
     def broker_redis_url(self) -> str:
@@ -189,7 +211,9 @@ class Settings:
         return out + (sorted({password, unquote(password)}) if password else [])
 
     @classmethod
-    def from_env(cls, venues: VenueCatalog, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(
+        cls, venues: VenueCatalog | None, env: Mapping[str, str] | None = None
+    ) -> Settings:
         """Load `ORDERCANCEL_CONFIG` (or ./ordercancel.toml when present) and env overrides."""
         env = os.environ if env is None else env
         path = env.get("ORDERCANCEL_CONFIG")
@@ -210,13 +234,25 @@ class Settings:
     def from_mapping(
         cls,
         data: Mapping[str, Any],
-        venues: VenueCatalog,
+        venues: VenueCatalog | None,
         *,
         env: Mapping[str, str],
         source: str | None = None,
     ) -> Settings:
+        """`venues` None: a producer's settings, the accounts not read (their secrets are the
+        worker's); every table and key is still checked."""
+        check_keys(data, TABLES, what="table")
+        for name, keys in TABLES.items():
+            if name != "accounts":
+                check_keys(_table(data, name), keys, section=name)
         redis = _table(data, "redis")
         url = env.get("ORDERCANCEL_REDIS_URL") or redis.get("url")
+        if env.get("ORDERCANCEL_REDIS_URL"):
+            redis_source = "environment variable ORDERCANCEL_REDIS_URL"
+        elif url is not None:
+            redis_source = f"[redis] url in {source or 'the config'}"
+        else:
+            redis_source = "not set"
         if url is not None:
             _check_redis_url(url)
         prefix = env.get("ORDERCANCEL_PREFIX") or _table(data, "ordercancel").get(
@@ -232,9 +268,11 @@ class Settings:
             requests, "max_deadline_ms", 300_000, default_deadline, 3_600_000, "requests"
         )
         accounts_table = _table(data, "accounts")
-        accounts = {
-            name: _account(name, table, env, venues) for name, table in accounts_table.items()
-        }
+        accounts = (
+            {}
+            if venues is None
+            else {name: _account(name, t, env, venues) for name, t in accounts_table.items()}
+        )
         return cls(
             redis_url=url,
             prefix=prefix,
@@ -255,7 +293,9 @@ class Settings:
             lease_s=_int(worker, "lease_s", 10, 2, 300, "worker"),
             log_format=_log_format(env.get("ORDERCANCEL_LOG_FORMAT") or worker.get("log_format")),
             accounts=accounts,
+            accounts_read=venues is not None,
             source=source,
+            redis_source=redis_source,
         )
 
     def account(self, name: str) -> AccountConfig | None:
@@ -264,6 +304,29 @@ class Settings:
             return self.accounts[name]
         matches = [a for a in self.accounts.values() if a.venue == name]
         return matches[0] if len(matches) == 1 else None
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """ " (did you mean X?)" when a known word is close to `word`, else ""."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def check_keys(
+    table: Mapping[str, Any],
+    known: Iterable[str],
+    *,
+    section: str | None = None,
+    account: str | None = None,
+    what: str = "key",
+) -> None:
+    """Every key of `table` is known, else a `ConfigError` naming it, with a did-you-mean."""
+    known = tuple(known)
+    for key in table:
+        if key not in known:
+            field = f"{section}.{key}" if section else key
+            hint = did_you_mean(key, known)
+            raise ConfigError(f"unknown {what}{hint}", account=account, field=field)
 
 
 def _table(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -335,7 +398,7 @@ def _account(name: str, table: Any, env: Mapping[str, str], venues: VenueCatalog
         raise ConfigError(
             "must be a number of seconds in 0.05..120", account=name, field="timeout_s"
         )
-    venue_table = {k: v for k, v in table.items() if k not in _COMMON_ACCOUNT_FIELDS}
+    venue_table = {k: v for k, v in table.items() if k not in COMMON_ACCOUNT_FIELDS}
     options = venue.parse_options(name, venue_table, env)
     return AccountConfig(
         name=name,

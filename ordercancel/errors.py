@@ -8,6 +8,8 @@
     ├── WaitTimeout            no final event within the wait (also a builtin TimeoutError)
     ├── Fenced                 this node lost its lease: it must not call a venue or publish a
     │                          final for the request any more (another node may run it)
+    ├── RedisUnavailable       Redis unreachable, refused the credentials or the command
+    │                          (ACL), or not a Redis server: one line, CLI exit code 4
     └── VenueError             a venue call did not succeed; carries a stable `code`
         ├── RetryableError     the call may succeed if repeated; the outcome is not settled
         │   ├── UnexpectedAnswer   an answer the venue's docs do not define: settles nothing
@@ -51,6 +53,12 @@ class RequestError(OrderCancelError):
         self.code = code
         self.field = field
         super().__init__(message)
+
+
+class RedisUnavailable(OrderCancelError):
+    """Redis could not be used: unreachable, TLS mismatch, credentials or a command refused,
+    or not a Redis server at all. The message is one line and names the URL without its
+    password."""
 
 
 class WaitTimeout(OrderCancelError, TimeoutError):

@@ -10,9 +10,12 @@ from ordercancel import venues
 from ordercancel.config import Settings
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """`ORDERCANCEL_CONFIG` (or ./ordercancel.toml when present) and `ORDERCANCEL_*` overrides."""
-    return Settings.from_env(venues, env)
+def load_settings(env: Mapping[str, str] | None = None, *, accounts: bool = True) -> Settings:
+    """`ORDERCANCEL_CONFIG` (or ./ordercancel.toml when present) and `ORDERCANCEL_*` overrides.
+
+    `accounts` False: a producer's settings (Redis and prefix; the accounts, and so the venue
+    secrets, are not read: a worker checks account names)."""
+    return Settings.from_env(venues if accounts else None, env)
 
 
 def settings_from(

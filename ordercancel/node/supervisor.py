@@ -26,7 +26,7 @@ from ordercancel.state.store import connect
 CELERY = [sys.executable, "-m", "celery", "-A", "ordercancel.worker", "worker"]
 #: Celery's node-to-node chatter: unused here, it costs a second at start-up (mingle) and logs
 #: tracebacks when the broker connection drops (gossip). Flower does without it; it needs the
-#: task events of `-E` (README, "Flower").
+#: task events of `-E` (docs/operations.md, "Flower").
 QUIET = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
 
 

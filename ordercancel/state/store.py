@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,8 +17,8 @@ from urllib.parse import urlsplit
 
 import redis
 
-from ordercancel.config import Settings
-from ordercancel.errors import Fenced
+from ordercancel.config import Settings, safe_url
+from ordercancel.errors import Fenced, RedisUnavailable
 from ordercancel.events import Event
 from ordercancel.state.keys import Keys
 
@@ -30,14 +31,15 @@ SOCKET_TIMEOUT_S = 10.0
 BLOCK_SLICE_S = 5.0
 
 
-def connect(url: str) -> redis.Redis:
-    """A client for `redis://`, `rediss://` (TLS, verified) or `unix://` URLs."""
+def connect(url: str, timeout: float = SOCKET_TIMEOUT_S) -> redis.Redis:
+    """A client for `redis://`, `rediss://` (TLS, verified) or `unix://` URLs; no call (a TLS
+    handshake included) takes longer than `timeout` seconds."""
     kwargs: dict[str, Any] = {
         "decode_responses": True,
         "health_check_interval": 15,
-        "socket_timeout": SOCKET_TIMEOUT_S,
+        "socket_timeout": timeout,
         "protocol": 2,  # reply shapes as documented for RESP2
-        "socket_connect_timeout": 5.0,
+        "socket_connect_timeout": min(5.0, timeout),
     }
     if urlsplit(url).scheme != "unix":
         kwargs["socket_keepalive"] = True
@@ -89,9 +91,9 @@ class Store:
         self._beat = _script(client, "beat")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Store:
+    def from_settings(cls, settings: Settings, timeout: float = SOCKET_TIMEOUT_S) -> Store:
         return cls(
-            connect(settings.broker_redis_url),
+            connect(settings.broker_redis_url, timeout),
             Keys(settings.prefix),
             maxlen=settings.results_maxlen,
             retention_s=settings.idempotency_retention_s,
@@ -295,3 +297,26 @@ class Store:
             final, last = pipe.execute()
         raw = final or last
         return json.loads(raw) if raw else None
+
+
+def redis_problem(exc: BaseException, url: str) -> RedisUnavailable:
+    """What went wrong talking to Redis at `url`, in one line (no traceback, no password)."""
+    where = safe_url(url)
+    text = " ".join(str(exc).split())[:200]
+    if isinstance(exc, redis.AuthenticationError):
+        why = f"Redis at {where} refused the credentials ({text})"
+    elif isinstance(exc, redis.exceptions.NoPermissionError):
+        why = f"Redis at {where} refused the command: the user lacks the permission ({text})"
+    elif isinstance(exc, redis.exceptions.InvalidResponse | redis.exceptions.DataError):
+        why = f"{where} does not answer like a Redis server ({text})"
+    elif isinstance(exc, ssl.SSLError) or "SSL" in text or "TLS" in text:
+        why = f"TLS with Redis at {where} failed ({text}): check rediss:// against the server"
+    elif isinstance(exc, redis.TimeoutError) and url.startswith("rediss:"):
+        why = f"Redis at {where} did not answer the TLS handshake in time: is it a TLS port?"
+    elif isinstance(exc, redis.TimeoutError):
+        why = f"Redis at {where} did not answer in time"
+    elif isinstance(exc, redis.ConnectionError):
+        why = f"cannot reach Redis at {where} ({text})"
+    else:
+        why = f"Redis at {where}: {type(exc).__name__}: {text}"
+    return RedisUnavailable(why)

@@ -66,6 +66,16 @@ from ordercancel.venues import wire
 #: for a venue's options: its secrets, read as `env:NAME`, `file:/path` or a literal
 Secret = config.Secret
 resolve_secret = config.resolve_secret
+
+
+def check_fields(table: Mapping[str, Any], fields: Sequence[str], *, account: str) -> None:
+    """Every field of a venue's account table is one of `fields`, else a `ConfigError` naming
+    it, with a did-you-mean over the venue's fields and the common ones."""
+    config.check_keys(
+        table, (*fields, *config.COMMON_ACCOUNT_FIELDS), account=account, what="field"
+    )
+
+
 #: connect timeout cap: a connect that takes longer is a dead route, retry on a fresh one
 _CONNECT_TIMEOUT_S = 2.0
 #: the header naming the request a call is made for
@@ -183,6 +193,8 @@ class Venue(ABC):
     cancel_all_by_symbol: ClassVar[bool | None] = None
     #: what the venue's rate limit applies to: "ip" (every account via one host) or "account"
     rate_scope: ClassVar[str] = "account"
+    #: the symbol `probe` lists when the account names none and the venue lists none
+    probe_symbol: ClassVar[str] = "BTCUSDT"
     #: request headers that carry a credential or a signature: never in a Sentry event
     secret_headers: ClassVar[tuple[str, ...]] = ()
     #: the module of the venue's simulator (`ordercancel.sim`), for tests and dev tools; a
@@ -258,6 +270,20 @@ class Venue(ABC):
     def list_symbols(self, call: Call) -> list[str]:
         """The venue's tradable symbols (optional)."""
         raise NotImplementedError
+
+    def probe(self, call: Call) -> str:
+        """What `config check --probe` does: read the server time, then one signed read-only
+        call (the open orders of one symbol), placing and cancelling nothing; a summary."""
+        self.resync_clock(call)
+        symbols = self.symbols()
+        if not symbols:
+            try:
+                symbols = tuple(self.list_symbols(call))
+            except NotImplementedError:
+                symbols = ()
+        symbol = symbols[0] if symbols else self.probe_symbol
+        orders = self.list_open(symbol, call)
+        return f"clock offset {self.clock_offset_ms} ms, {len(orders)} open order(s) on {symbol}"
 
     def symbols(self) -> tuple[str, ...]:
         """The symbols an account-wide cancel covers, as configured (may be empty)."""

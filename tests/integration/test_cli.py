@@ -82,15 +82,24 @@ def test_config_check_masks_secrets(stack):
 def test_config_errors_exit_2_naming_account_and_field(stack, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text(
+        f'[redis]\nurl = "{stack.redis_url}"\n[ordercancel]\nprefix = "{stack.prefix}"\n'
         '[accounts.z1]\nvenue = "zebpay"\nbase_url = "https://x"\n'
         'api_key = "env:OC_TEST_MISSING_KEY"\napi_secret = "TOPSECRET"\n'
     )
     env = {**stack.env, "ORDERCANCEL_CONFIG": str(bad)}
-    for args in (("config", "check"), ("cancel", "z1", "1", "--wait", "1")):
-        out = run(stack, *args, env=env)
-        assert out.returncode == 2
-        assert "accounts.z1.api_key" in out.stderr and "OC_TEST_MISSING_KEY" in out.stderr
-        assert "TOPSECRET" not in out.stderr + out.stdout
+    out = run(stack, "config", "check", env=env)
+    assert out.returncode == 2
+    assert "accounts.z1.api_key" in out.stderr and "OC_TEST_MISSING_KEY" in out.stderr
+    assert "TOPSECRET" not in out.stderr + out.stdout
+    # a producer reads no account: the request goes, and the worker (whose config has no z1)
+    # rejects it
+    out = run(stack, "cancel", "z1", "1", "--wait", "30", "--json", env=env)
+    final = json.loads(out.stdout)
+    assert out.returncode == 1 and (final["status"], final["error_code"]) == (
+        "rejected",
+        "unknown_account",
+    )
+    assert "OC_TEST_MISSING_KEY" not in out.stderr
     worker = run(stack, "worker", env=env)
     assert worker.returncode == 2 and "accounts.z1.api_key" in worker.stderr
     assert "Traceback" not in worker.stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -36,9 +37,22 @@ def compose_command() -> list[str]:
     )
 
 
-def compose_config(*options: str) -> dict:
-    command = [*compose_command(), "--env-file", str(ENV_EXAMPLE), *options, "config"]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+#: what a user fills in .env.example's empty required values with
+FILLED = {"REDIS_PASSWORD": "0123456789abcdef0123456789abcdef"}
+
+
+def compose_run(*options: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`docker compose config` with .env.example's values, overridden by `env`."""
+    values = {**example_env(), **FILLED, **(env or {})}
+    with tempfile.NamedTemporaryFile("w", suffix=".env") as env_file:
+        env_file.write("".join(f"{k}={v}\n" for k, v in values.items()))
+        env_file.flush()
+        command = [*compose_command(), "--env-file", env_file.name, *options, "config"]
+        return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def compose_config(*options: str, env: dict[str, str] | None = None) -> dict:
+    done = compose_run(*options, env=env)
     assert done.returncode == 0, done.stderr
     return yaml.safe_load(done.stdout)
 
@@ -51,7 +65,7 @@ def argv(command: str | list[str]) -> list[str]:
 def test_compose_file_is_valid_and_runs_what_the_design_names():
     services = compose_config()["services"]
     always = {name for name, service in services.items() if not service.get("profiles")}
-    assert always == {"redis", "worker", "sim"}  # Flower only with its profile
+    assert always == {"redis", "worker"}  # the simulator and Flower only with their profiles
     redis = services["redis"]
     assert redis["image"].startswith("redis:7")
     command = redis["command"]
@@ -60,10 +74,10 @@ def test_compose_file_is_valid_and_runs_what_the_design_names():
     worker = services["worker"]
     assert Path(worker["build"]["context"]).resolve() == ROOT
     assert argv(worker["command"])[:2] == ["ordercancel", "worker"]
-    assert worker["environment"]["ORDERCANCEL_REDIS_URL"] == "redis://redis:6379/0"
+    password = FILLED["REDIS_PASSWORD"]
+    assert worker["environment"]["ORDERCANCEL_REDIS_URL"] == f"redis://:{password}@redis:6379/0"
     assert "ORDERCANCEL_METRICS_PORT" in worker["environment"]
     assert worker["depends_on"]["redis"]["condition"] == "service_healthy"
-    assert argv(services["sim"]["command"])[:2] == ["ordercancel", "sim"]
     assert str(ROOT / "deploy" / "ordercancel.toml") in str(worker["volumes"])
 
 
@@ -84,12 +98,47 @@ def test_the_compose_configuration_loads_with_the_example_environment(tmp_path):
     assert set(settings.accounts) == {"zebpay-main", "ajaib-main"}
 
 
-def test_flower_is_an_optional_profile():
-    services = compose_config("--profile", "flower")["services"]
-    flower = services["flower"]
+def test_the_simulator_is_a_profile_the_worker_does_not_depend_on():
+    services = compose_config("--profile", "sim")["services"]
+    assert services["sim"]["profiles"] == ["sim"]
+    assert argv(services["sim"]["command"])[:2] == ["ordercancel", "sim"]
+    assert set(services["worker"]["depends_on"]) == {"redis"}
+
+
+def test_redis_has_a_password_every_service_uses_and_compose_requires_it():
+    services = compose_config("--profile", "sim", "--profile", "flower")["services"]
+    password = FILLED["REDIS_PASSWORD"]
+    command = services["redis"]["command"]
+    assert command[command.index("--requirepass") + 1] == password
+    assert services["redis"]["environment"]["REDISCLI_AUTH"] == password  # the healthcheck
+    for name in ("worker", "sim", "flower"):
+        assert f":{password}@redis:6379" in services[name]["environment"]["ORDERCANCEL_REDIS_URL"]
+    missing = compose_run(env={"REDIS_PASSWORD": ""})
+    assert missing.returncode != 0 and "REDIS_PASSWORD" in missing.stderr
+
+
+def test_no_weak_defaults_and_task_events_only_for_flower():
+    env = example_env()
+    assert env["REDIS_PASSWORD"] == "" and env["FLOWER_BASIC_AUTH"] == ""
+    assert env["ORDERCANCEL_WORKER_ARGS"] == ""  # -E only with Flower
+    worker = compose_config()["services"]["worker"]
+    assert argv(worker["command"]) == ["ordercancel", "worker"]
+    flower = compose_config("--profile", "flower")["services"]["flower"]
     assert flower["profiles"] == ["flower"]
-    assert argv(flower["command"])[:4] == ["celery", "-A", "ordercancel.worker", "flower"]
-    assert flower["environment"]["FLOWER_BASIC_AUTH"]
+    script = argv(flower["command"])[-1].replace("$$", "$")  # config may keep the escape
+    assert 'test -n "$FLOWER_BASIC_AUTH"' in script
+    assert "exec celery -A ordercancel.worker flower" in script
+
+
+def test_the_services_run_as_a_user_that_can_read_the_mounted_key():
+    services = compose_config("--profile", "sim", "--profile", "flower")["services"]
+    for name in ("worker", "sim", "flower"):
+        assert services[name]["user"] == "10001:10001"
+        assert "ajaib_ec_key" in str(services[name]["secrets"])
+    mine = compose_config(env={"ORDERCANCEL_UID": "1000", "ORDERCANCEL_GID": "1000"})
+    assert mine["services"]["worker"]["user"] == "1000:1000"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "--uid 10001" in dockerfile and "USER ordercancel" in dockerfile
 
 
 def example_env() -> dict[str, str]:
@@ -97,9 +146,11 @@ def example_env() -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
 
 
-def test_env_example_sets_every_variable_the_compose_file_requires():
+def test_env_example_names_every_variable_the_compose_file_requires():
     required = set(re.findall(r"\$\{(\w+):\?", (ROOT / "docker-compose.yml").read_text()))
-    assert required and required <= {k for k, v in example_env().items() if v}
+    assert required and required <= set(example_env())
+    # what it leaves empty is what a user must choose (a password), not a weak default
+    assert {k for k in required if not example_env()[k]} == set(FILLED)
 
 
 def _extras(spec: str, package: str) -> set[str]:

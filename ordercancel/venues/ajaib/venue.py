@@ -27,10 +27,13 @@ from ordercancel.venues.base import (
     Secret,
     Venue,
     body_of,
+    check_fields,
     resolve_secret,
 )
 
 PREFIX = "/coin/internal/v1"
+#: the account fields of this venue (besides venue, base_url, rate_limit, timeout_s)
+FIELDS = ("api_key", "private_key", "symbols", "signature_encoding")
 _ORDER_ID = re.compile(r"^[0-9]{1,19}$")  # int64
 _SYMBOL = re.compile(r"^[A-Z0-9]{1,16}_[A-Z0-9]{1,16}$")
 #: The status words the docs list; any other settles nothing.
@@ -65,15 +68,14 @@ class Ajaib(Venue):
     max_batch = 100  # the docs set none; chunks keep one refused call small
     cancel_all_by_symbol = True  # DELETE /order/open takes one symbol
     secret_headers = ("x-api-key", "x-signature")
+    probe_symbol = "BTC_USDT"
     simulator = "ordercancel.sim.ajaib"
 
     @classmethod
     def parse_options(
         cls, account: str, table: Mapping[str, Any], env: Mapping[str, str]
     ) -> AjaibOptions:
-        for key in table:
-            if key not in {"api_key", "private_key", "symbols", "signature_encoding"}:
-                raise ConfigError("unknown field for venue ajaib", account=account, field=key)
+        check_fields(table, FIELDS, account=account)
         for key in ("api_key", "private_key"):
             if key not in table:
                 raise ConfigError("is required", account=account, field=key)

@@ -21,11 +21,14 @@ from ordercancel.venues.base import (
     Secret,
     Venue,
     body_of,
+    check_fields,
     resolve_secret,
 )
 from ordercancel.venues.zebpay.auth import HmacAuth, JwtAuth
 from ordercancel.venues.zebpay.errors import description, error_for
 
+#: the account fields of this venue (besides venue, base_url, rate_limit, timeout_s)
+FIELDS = ("api_key", "api_secret", "jwt", "subaccount_id", "symbols")
 _CLIENT_ORDER_ID = re.compile(r"^[\x21-\x7e]{1,64}$")  # printable ASCII, no spaces
 _SYMBOL = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 #: The status words the reference documents; any other settles nothing.
@@ -59,10 +62,7 @@ class ZebPay(Venue):
     def parse_options(
         cls, account: str, table: Mapping[str, Any], env: Mapping[str, str]
     ) -> ZebPayOptions:
-        allowed = {"api_key", "api_secret", "jwt", "subaccount_id", "symbols"}
-        for key in table:
-            if key not in allowed:
-                raise ConfigError("unknown field for venue zebpay", account=account, field=key)
+        check_fields(table, FIELDS, account=account)
 
         def secret(key: str) -> Secret | None:
             if key not in table:
