@@ -22,11 +22,11 @@ from ordercancel.client import Client
 from ordercancel.devtools.drill.truth import Sent, check
 from ordercancel.devtools.procs import group_pids
 from ordercancel.devtools.stack import Stack, sim_accounts, symbols
+from ordercancel.errors import RedisUnavailable
 from ordercancel.events import Event
 from ordercancel.request import new_request_id
 from ordercancel.sim import simulator, simulators
 from ordercancel.sim.admin import SimAdmin
-from ordercancel.state.store import REDIS_DOWN
 
 #: the drill's accounts (`sim_accounts`): one per simulated venue
 VENUES = {f"{venue}-main": venue for venue in simulators()}
@@ -165,7 +165,7 @@ class Harness:
                     try:
                         self.submit(order, request_id=rid, **request)
                         break
-                    except REDIS_DOWN:
+                    except RedisUnavailable:  # what the Client says of Redis down
                         self.send_retries += 1
                         time.sleep(0.2)
 

@@ -226,7 +226,10 @@ class _Waiter(threading.Thread):
 
     def run(self) -> None:
         for i in range(self.index, self.total, self.every):
-            while len(self.h.rids) <= i:
+            while len(self.h.rids) <= i:  # not sent yet
+                if time.monotonic() > self.end:
+                    self.missed.append(f"unsent-{i}")
+                    return
                 time.sleep(0.01)
             left = max(0.0, self.end - time.monotonic())
             if self.h.client.store.wait_final(self.h.rids[i], left) is None:
