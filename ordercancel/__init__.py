@@ -10,6 +10,7 @@ from ordercancel.config import Settings
 from ordercancel.errors import (
     ConfigError,
     OrderCancelError,
+    RedisUnavailable,
     RequestError,
     VenueError,
     WaitTimeout,
@@ -37,6 +38,7 @@ __all__ = [
     "EventType",
     "Kind",
     "OrderCancelError",
+    "RedisUnavailable",
     "RequestError",
     "Settings",
     "Status",

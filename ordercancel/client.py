@@ -221,15 +221,17 @@ class Client:
     @_redis_errors
     def arm_deadman(self, timeout_s: float, accounts: list[str] | None = None) -> None:
         """Arm the dead-man switch: without `heartbeat()` for `timeout_s`, a kill fires (reason
-        `deadman`) on `accounts`, or on every account (the worker checks the names: the kill of
-        an unknown account is `rejected`)."""
+        `deadman`) on `accounts`, or on every account. A name the workers did not announce
+        (`<prefix>:accounts`) is refused here: a switch that would fire a rejected kill
+        protects nothing."""
         if not 0.1 <= timeout_s <= 86_400:
             raise ValueError("timeout_s must be in 0.1..86400")
+        known = set(self.settings.accounts)
+        if accounts and not self.settings.accounts_read:  # the names the workers announced
+            known = {str(a) for a in self.store.redis.smembers(self.keys.accounts)}
         for account in accounts or []:
-            if not account or "," in account:
-                raise ValueError(f"account {account!r} is not an account name")
-            if self.settings.accounts_read and account not in self.settings.accounts:
-                raise ValueError(f"account {account!r} is not configured")
+            if not account or "," in account or (known and account not in known):
+                raise ValueError(f"account {account!r} is not configured on the workers")
         self.store.deadman("arm", int(timeout_s * 1000), ",".join(accounts or []))
 
     @_redis_errors

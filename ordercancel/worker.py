@@ -82,5 +82,7 @@ def _announce_ready(sender: Any = None, **_: Any) -> None:
     Watcher(rt.store, send).start()
     Intake(settings, rt.store, getattr(sender, "hostname", "worker"), send_many).start()
     client = rt.store.redis
+    if settings.accounts:
+        client.sadd(keys.accounts, *settings.accounts)
     client.rpush(keys.workers_ready, getattr(sender, "hostname", "worker"))
     client.expire(keys.workers_ready, 3600)

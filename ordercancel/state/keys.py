@@ -35,6 +35,12 @@ class Keys:
         return f"{self.prefix}:workers:ready"
 
     @property
+    def accounts(self) -> str:
+        """Set of the account names the workers are configured with (each node adds its own at
+        start): producers, who read no account, check names against it."""
+        return f"{self.prefix}:accounts"
+
+    @property
     def halt(self) -> str:
         """Hash set by a kill (reason, since_ms, request_id, accounts); cleared by resume."""
         return f"{self.prefix}:halt"

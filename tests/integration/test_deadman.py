@@ -66,6 +66,7 @@ def test_cli_deadman(stack, client):
     out = run("arm", "--timeout", "30", "--account", "zebpay-flat")
     assert out.returncode == 0 and "zebpay-flat" in out.stdout
     assert run("heartbeat").returncode == 0
-    assert json.loads(run("status").stdout)["state"] == "armed"
+    assert json.loads(run("status", "--json").stdout)["state"] == "armed"
     assert run("disarm").stdout.strip() == "disarmed"
-    assert json.loads(run("status").stdout) == {"state": "disarmed"}
+    assert json.loads(run("status", "--json").stdout) == {"state": "disarmed"}
+    assert run("status").stdout.strip() == "state=disarmed"
