@@ -234,6 +234,8 @@ def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
         print(f"[accounts.{name}]")
         for key, value in account.masked().items():
             print(f"  {key} = {value}")
+    for warning in settings.warnings():
+        print(f"warning: {warning}")
     failed = 0
     if args.probe:
         from ordercancel.venues import venue_class

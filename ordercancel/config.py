@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from ordercancel.errors import ConfigError
 
@@ -25,10 +25,19 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_CONFIG_FILE = "ordercancel.toml"
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s\s*$")
 _ACCOUNT_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-COMMON_ACCOUNT_FIELDS = ("venue", "base_url", "rate_limit", "timeout_s")
+COMMON_ACCOUNT_FIELDS = (
+    "venue",
+    "base_url",
+    "rate_limit",
+    "timeout_s",
+    "allow_http",
+    "allow_shared_key_file",
+)
+#: hosts an `http://` base_url may name without `allow_http` (this machine)
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
 #: every table of the config file and its keys (`accounts` holds one table per account)
 TABLES: dict[str, tuple[str, ...]] = {
-    "redis": ("url",),
+    "redis": ("url", "password"),
     "ordercancel": ("prefix",),
     "results": ("maxlen",),
     "idempotency": ("retention_s",),
@@ -199,10 +208,27 @@ class Settings:
     source: str | None = None
     #: where `redis_url` came from: the environment, the config file, or "not set"
     redis_source: str = "not set"
+    #: the config file's `[redis] url` carries a password (used: no env override)
+    redis_password_in_file: bool = False
 
     @property
     def broker_redis_url(self) -> str:
         return self.redis_url or DEFAULT_REDIS_URL
+
+    def warnings(self) -> list[str]:
+        """What `config check` warns about: secrets written in the file itself."""
+        out = [
+            f"accounts.{name}.{key} is written in the config file: prefer env:NAME or file:/path"
+            for name, account in self.accounts.items()
+            for key, value in vars(account.options).items()
+            if isinstance(value, Secret) and value.source == "literal"
+        ]
+        if self.redis_password_in_file:
+            out.append(
+                "redis.url carries its password in the config file: prefer "
+                '[redis] password = "env:NAME" (or ORDERCANCEL_REDIS_URL)'
+            )
+        return out
 
     def secret_values(self) -> list[str]:
         """Every configured secret's value: the accounts' and the Redis password."""
@@ -255,6 +281,8 @@ class Settings:
             redis_source = "not set"
         if url is not None:
             _check_redis_url(url)
+            if "password" in redis:
+                url = _with_password(url, redis["password"], env)
         prefix = env.get("ORDERCANCEL_PREFIX") or _table(data, "ordercancel").get(
             "prefix", "ordercancel"
         )
@@ -296,6 +324,8 @@ class Settings:
             accounts_read=venues is not None,
             source=source,
             redis_source=redis_source,
+            redis_password_in_file=redis_source.startswith("[redis]")
+            and bool(urlsplit(str(redis.get("url"))).password),
         )
 
     def account(self, name: str) -> AccountConfig | None:
@@ -398,8 +428,19 @@ def _account(name: str, table: Any, env: Mapping[str, str], venues: VenueCatalog
         raise ConfigError(
             "must be a number of seconds in 0.05..120", account=name, field="timeout_s"
         )
+    allow_http, shared = (_flag(table, key, name) for key in COMMON_ACCOUNT_FIELDS[-2:])
+    host = urlsplit(base_url).hostname or ""
+    if base_url.startswith("http://") and not (allow_http or host in _LOOPBACK or _loop(host)):
+        raise ConfigError(
+            "http:// to another machine sends signed requests in the clear: use https://, or "
+            "set allow_http = true (e.g. for a simulator on another host)",
+            account=name,
+            field="base_url",
+        )
     venue_table = {k: v for k, v in table.items() if k not in COMMON_ACCOUNT_FIELDS}
     options = venue.parse_options(name, venue_table, env)
+    if not shared:
+        _check_secret_files(name, options)
     return AccountConfig(
         name=name,
         venue=venue_name,
@@ -408,6 +449,50 @@ def _account(name: str, table: Any, env: Mapping[str, str], venues: VenueCatalog
         timeout_s=float(timeout),
         options=options,
     )
+
+
+def _flag(table: Mapping[str, Any], key: str, account: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError("must be true or false", account=account, field=key)
+    return value
+
+
+def _loop(host: str) -> bool:
+    return host.startswith("127.")
+
+
+def _check_secret_files(account: str, options: Any) -> None:
+    """A secret read from a file that group or others may read is refused, as ssh refuses such
+    a private key (`allow_shared_key_file = true` lets it be)."""
+    for key, value in vars(options).items():
+        if isinstance(value, Secret) and value.source.startswith("file:"):
+            path = value.source[5:]
+            mode = os.stat(path).st_mode & 0o777
+            if mode & 0o077:
+                raise ConfigError(
+                    f"file {path} is readable by group or others (mode {mode:04o}): "
+                    f"chmod 600 it, or set allow_shared_key_file = true",
+                    account=account,
+                    field=key,
+                )
+
+
+def _with_password(url: str, raw: object, env: Mapping[str, str]) -> str:
+    """`url` with the password of `[redis] password` (`env:NAME`, `file:/path` or literal)."""
+    parts = urlsplit(url)
+    if parts.password:
+        raise ConfigError(
+            "the url has a password already: keep one of them", field="redis.password"
+        )
+    try:
+        secret = resolve_secret(raw, account="", field="password", env=env)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).partition(": ")[2], field="redis.password") from None
+    user = quote(parts.username or "", safe="")
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{user}:{quote(secret.reveal(), safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def safe_url(url: str) -> str:

@@ -45,6 +45,7 @@ def accounts_for(sim_url: str) -> dict:
     def ajaib_account(fmt=serialization.PrivateFormat.PKCS8, **extra):
         path = keys / secrets.token_hex(4)
         path.write_text(_ec_key(fmt))
+        path.chmod(0o600)
         return {
             "venue": "ajaib",
             "base_url": sim_url,

@@ -26,6 +26,7 @@ def zebpay(**fields):
 def test_secret_sources(tmp_path):
     path = tmp_path / "secret"
     path.write_text(SECRET_VALUE + "\n")
+    path.chmod(0o600)
     s = load({"a": zebpay(api_key="env:ZK", api_secret=f"file:{path}")}, env={"ZK": "key-from-env"})
     opts = s.accounts["a"].options
     assert opts.api_key.reveal() == "key-from-env"
@@ -93,3 +94,70 @@ def test_account_lookup_by_venue_name_when_unique():
     s = load({"z1": zebpay()})
     assert s.account("zebpay").name == "z1"
     assert load({"z1": zebpay(), "z2": zebpay()}).account("zebpay") is None
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_a_secret_file_others_may_read_is_refused_naming_account_field_and_mode(tmp_path, mode):
+    path = tmp_path / "secret"
+    path.write_text(SECRET_VALUE)
+    path.chmod(mode)
+    with pytest.raises(ConfigError) as info:
+        load({"a": zebpay(api_secret=f"file:{path}")})
+    assert info.value.account == "a" and info.value.field == "api_secret"
+    assert f"mode {mode:04o}" in str(info.value) and "chmod 600" in str(info.value)
+    assert SECRET_VALUE not in str(info.value)
+    # unless the account says it is meant to be shared
+    shared = load({"a": zebpay(api_secret=f"file:{path}", allow_shared_key_file=True)})
+    assert shared.accounts["a"].options.api_secret.reveal() == SECRET_VALUE
+
+
+def test_a_secret_file_only_its_owner_reads_is_taken(tmp_path):
+    path = tmp_path / "secret"
+    path.write_text(SECRET_VALUE)
+    for mode in (0o600, 0o400):
+        path.chmod(mode)
+        assert load({"a": zebpay(api_secret=f"file:{path}")}).accounts["a"].options.api_secret
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("http://127.0.0.1:8089", True),
+        ("http://127.0.0.2:8089", True),
+        ("http://localhost:8089", True),
+        ("http://[::1]:8089", True),
+        ("https://futuresbe.zebpay.com", True),
+        ("http://futuresbe.zebpay.com", False),
+        ("http://sim:8089", False),
+    ],
+)
+def test_http_to_another_machine_needs_allow_http(url, ok):
+    if ok:
+        assert load({"a": zebpay(base_url=url)}).accounts["a"].base_url == url
+        return
+    with pytest.raises(ConfigError) as info:
+        load({"a": zebpay(base_url=url)})
+    assert info.value.field == "base_url" and "allow_http" in str(info.value)
+    assert load({"a": zebpay(base_url=url, allow_http=True)}).accounts["a"].base_url == url
+
+
+def test_literal_secrets_are_warned_about_and_sourced_ones_are_not(tmp_path):
+    settings = load({"lit": zebpay(), "env": zebpay(api_key="env:K", api_secret="env:S")},
+                    env={"K": "k", "S": "s"})  # fmt: skip
+    assert settings.warnings() == [
+        f"accounts.lit.{key} is written in the config file: prefer env:NAME or file:/path"
+        for key in ("api_key", "api_secret")
+    ]
+
+
+def test_the_redis_password_comes_from_env_or_file_and_is_never_printed(tmp_path):
+    s = load(redis={"url": "redis://redis:6379/0", "password": "env:RP"}, env={"RP": "p@ss/w"})
+    assert s.redis_url == "redis://:p%40ss%2Fw@redis:6379/0"
+    assert "p@ss/w" in s.secret_values() and s.warnings() == []
+    inline = load(redis={"url": "redis://:inline@redis:6379/0"})
+    assert inline.warnings() == [
+        'redis.url carries its password in the config file: prefer [redis] password = "env:NAME"'
+        " (or ORDERCANCEL_REDIS_URL)"
+    ]
+    with pytest.raises(ConfigError, match=r"redis\.password: environment variable RP is not set"):
+        load(redis={"url": "redis://redis:6379/0", "password": "env:RP"})

@@ -90,6 +90,7 @@ def test_the_compose_configuration_loads_with_the_example_environment(tmp_path):
         serialization.NoEncryption(),
     )
     (tmp_path / "ajaib_ec.pem").write_bytes(key)
+    (tmp_path / "ajaib_ec.pem").chmod(0o400)  # as the compose steps make it
     data = tomllib.loads((ROOT / "deploy" / "ordercancel.toml").read_text())
     assert data["accounts"]["ajaib-main"]["private_key"] == "file:/run/secrets/ajaib_ec_key"
     data["accounts"]["ajaib-main"]["private_key"] = f"file:{tmp_path / 'ajaib_ec.pem'}"
