@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -139,8 +140,6 @@ def cmd_halted(args: argparse.Namespace, settings: Settings) -> int:
     elif halt is None:
         print("not halted")
     else:
-        import time
-
         since = int(halt.get("since_ms") or 0) / 1000
         scope = ", ".join(halt["accounts"]) or "every account"
         if halt["symbols"]:
@@ -153,10 +152,38 @@ def cmd_halted(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if halt is None else EXIT_STATUS
 
 
+def _since_ms(text: str | None) -> int:
+    """`--since`: ms since the epoch, or an age (`30m`, `12h`, `7d`, `90s`)."""
+    if not text:
+        return 0
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+    try:
+        if text[-1] in units:
+            return int((time.time() - float(text[:-1]) * units[text[-1]]) * 1000)
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"--since {text!r}: ms since the epoch, or an age like 12h") from None
+
+
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    for entry in _client(settings).audit(_since_ms(args.since)):
+        if args.json:
+            print(json.dumps(entry, sort_keys=True))
+            continue
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(entry["ts"]) / 1000))
+        rest = " ".join(
+            f"{k}={entry[k]}"
+            for k in ("requested_by", "reason", "accounts", "symbols", "request_id", "timeout_ms")
+            if entry.get(k)
+        )
+        print(f"{when} {entry['event']} {rest}")
+    return EXIT_OK
+
+
 def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
     client = _client(settings)
     halt = client.halted()
-    if client.resume() and halt:
+    if client.resume(args.reason) and halt:
         print(f"resumed: cleared the halt of {halt.get('request_id')} ({halt.get('reason')})")
     else:
         print("not halted")
@@ -420,7 +447,17 @@ def parser(*, venue_options: bool = False) -> argparse.ArgumentParser:
     kill.set_defaults(func=cmd_kill)
 
     resume = sub.add_parser("resume", help="clear the halt flag a kill raised")
+    resume.add_argument("--reason", required=True, help="why (recorded in the audit stream)")
     resume.set_defaults(func=cmd_resume)
+
+    audit = sub.add_parser(
+        "audit", help="kills, resumes, dead-man events and cancel-alls: who, when, why, scope"
+    )
+    audit.add_argument(
+        "--since", metavar="T", help="from T: ms since the epoch, or an age such as 30m, 12h, 7d"
+    )
+    audit.add_argument("--json", action="store_true")
+    audit.set_defaults(func=cmd_audit)
 
     halted = sub.add_parser("halted", help="is trading halted (exit 1), since when, by whom")
     halted.add_argument("--json", action="store_true")
@@ -466,7 +503,7 @@ With -Q/--queues it is exactly `celery -A ordercancel.worker worker ...` (one no
 
 #: commands that only submit requests or read outcomes: Redis URL and prefix, no account
 PRODUCER = {cmd_cancel, cmd_cancel_batch, cmd_cancel_all, cmd_kill, cmd_resume, cmd_halted,
-            cmd_deadman, cmd_status, cmd_tail}  # fmt: skip
+            cmd_audit, cmd_deadman, cmd_status, cmd_tail}  # fmt: skip
 #: commands that start their own (embedded) Redis when none is configured
 EMBEDDED = {cmd_demo, cmd_up, cmd_bench, cmd_drill}
 #: what talking to Redis can raise, through redis-py or kombu (the Celery producer)

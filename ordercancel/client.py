@@ -214,9 +214,10 @@ class Client:
         return halt
 
     @_redis_errors
-    def resume(self) -> bool:
-        """Clear the halt flag; True when it was set."""
-        return self.store.resume()
+    def resume(self, reason: str = "") -> bool:
+        """Clear the halt flag; True when it was set. The resume, its `reason` and who asked
+        (`requested_by`) go to the audit stream with it (the CLI requires a reason)."""
+        return self.store.resume(reason, self.requested_by or "")
 
     @_redis_errors
     def arm_deadman(self, timeout_s: float, accounts: list[str] | None = None) -> None:
@@ -233,6 +234,12 @@ class Client:
             if not account or "," in account or (known and account not in known):
                 raise ValueError(f"account {account!r} is not configured on the workers")
         self.store.deadman("arm", int(timeout_s * 1000), ",".join(accounts or []))
+        self.store.audit(
+            "deadman_arm",
+            requested_by=self.requested_by or "",
+            accounts=json.dumps(accounts or []),
+            timeout_ms=str(int(timeout_s * 1000)),
+        )
 
     @_redis_errors
     def heartbeat(self) -> bool:
@@ -243,8 +250,17 @@ class Client:
 
     @_redis_errors
     def disarm(self) -> bool:
-        """Disarm the dead-man switch; True when it was armed."""
-        return bool(self.store.redis.delete(self.keys.deadman))
+        """Disarm the dead-man switch; True when it was armed (then said in the audit stream)."""
+        armed = bool(self.store.redis.delete(self.keys.deadman))
+        if armed:
+            self.store.audit("deadman_disarm", requested_by=self.requested_by or "")
+        return armed
+
+    @_redis_errors
+    def audit(self, since_ms: int = 0) -> list[dict[str, str]]:
+        """The audit stream from `since_ms`: kills, resumes, dead-man arm/fire/disarm and
+        cancel_alls, each with `event`, `ts`, `requested_by`, `reason`, scope, `request_id`."""
+        return self.store.audit_entries(since_ms)
 
     @_redis_errors
     def deadman(self) -> dict[str, str] | None:

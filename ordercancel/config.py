@@ -41,6 +41,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "ordercancel": ("prefix",),
     "results": ("maxlen",),
     "idempotency": ("retention_s",),
+    "audit": ("retention_s",),
     "requests": (
         "default_deadline_ms",
         "max_deadline_ms",
@@ -185,6 +186,8 @@ class Settings:
     prefix: str = "ordercancel"
     results_maxlen: int = 1_000_000
     idempotency_retention_s: int = 24 * 3600
+    #: the audit stream keeps every entry at least this long (kills, resumes, dead-man, ...)
+    audit_retention_s: int = 90 * 86_400
     default_deadline_ms: int = 30_000
     max_deadline_ms: int = 300_000
     #: backpressure: beyond this many requests begun and not final, new ones are `overloaded`
@@ -307,6 +310,9 @@ class Settings:
             results_maxlen=_int(results, "maxlen", 1_000_000, 1_000, 10**9, "results"),
             idempotency_retention_s=_int(
                 idem, "retention_s", 86_400, 60, 30 * 86_400, "idempotency"
+            ),
+            audit_retention_s=_int(
+                _table(data, "audit"), "retention_s", 90 * 86_400, 3600, 10 * 365 * 86_400, "audit"
             ),
             default_deadline_ms=default_deadline,
             max_deadline_ms=max_deadline,

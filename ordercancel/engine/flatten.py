@@ -17,6 +17,7 @@ when reading it back is not worth its cost (`READ_BACK_MAX`; a kill reads none b
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -275,4 +276,14 @@ class Flatten:
 def cancel_all_flow(job: Job, *, bulk: bool = True) -> Outcome:
     """A re-run is one more run: a cancel-all lists before it decides anything. Without
     `bulk`, the venue's cancel-all is not called (a kill that let another go first)."""
+    req = job.req
+    if not req.parent_id and not job.rerun:  # a request of its own, not a kill's account
+        job.rt.store.audit(
+            "cancel_all",
+            request_id=req.request_id,
+            requested_by=req.requested_by,
+            reason=req.reason,
+            accounts=json.dumps([req.account]),
+            symbols=json.dumps(list(req.symbols or ([req.symbol] if req.symbol else []))),
+        )
     return Flatten(job, bulk=bulk).run()

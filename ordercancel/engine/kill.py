@@ -31,6 +31,15 @@ def kill_flow(
     req: Request, rt: Runtime, deadline: Deadline, node: str, *, rerun: bool = False
 ) -> Outcome:
     accounts = req.accounts or tuple(sorted(rt.settings.accounts))
+    if not rerun:
+        rt.store.audit(
+            "kill",
+            request_id=req.request_id,
+            requested_by=req.requested_by,
+            reason=req.reason,
+            accounts=json.dumps(list(accounts)),
+            symbols=json.dumps(list(req.symbols)),
+        )
     rt.store.set_halt(
         {
             "reason": req.reason or "kill",

@@ -10,6 +10,7 @@ a fraction of a second, whichever worker armed or watched it, as long as one wor
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -56,5 +57,12 @@ class Watcher(threading.Thread):
             }
         )
         self.store.deadman("sent", request_id)
+        self.store.audit(
+            "deadman_fire",
+            request_id=request_id,
+            reason="deadman",
+            accounts=json.dumps(accounts),
+            timeout_ms=fired.get("timeout_ms", ""),
+        )
         log.warning("dead-man switch fired: kill %s (no heartbeat for %s ms)",
                     request_id, fired.get("timeout_ms"))  # fmt: skip

@@ -41,6 +41,12 @@ class Keys:
         return f"{self.prefix}:accounts"
 
     @property
+    def audit(self) -> str:
+        """Audit stream: every kill, resume, dead-man arm/fire/disarm and cancel_all (who, when,
+        why, scope); trimmed by age only, never inside `[audit] retention_s`."""
+        return f"{self.prefix}:audit"
+
+    @property
     def halt(self) -> str:
         """Hash set by a kill (reason, since_ms, request_id, accounts); cleared by resume."""
         return f"{self.prefix}:halt"

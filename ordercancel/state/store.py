@@ -75,11 +75,20 @@ class Begin:
 
 
 class Store:
-    def __init__(self, client: redis.Redis, keys: Keys, *, maxlen: int, retention_s: int):
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        *,
+        maxlen: int,
+        retention_s: int,
+        audit_retention_s: int = 90 * 86_400,
+    ):
         self.redis = client
         self.keys = keys
         self.maxlen = maxlen
         self.ttl = retention_s
+        self.audit_retention_ms = audit_retention_s * 1000
         #: called with every final event this store publishes (not one already published)
         self.on_final: Callable[[Event], None] | None = None
         self._begin = _script(client, "begin")
@@ -97,6 +106,7 @@ class Store:
             Keys(settings.prefix),
             maxlen=settings.results_maxlen,
             retention_s=settings.idempotency_retention_s,
+            audit_retention_s=settings.audit_retention_s,
         )
 
     def _keys(self, request_id: str, account: str) -> list[str]:
@@ -256,9 +266,37 @@ class Store:
         raw: Any = self.redis.hgetall(self.keys.halt)
         return {str(k): str(v) for k, v in raw.items()} or None
 
-    def resume(self) -> bool:
-        """Clear the halt flag; True when it was set."""
-        return bool(self.redis.delete(self.keys.halt))
+    def resume(self, reason: str, requested_by: str) -> bool:
+        """Clear the halt flag and say so in the audit stream, in one transaction; True when it
+        was set."""
+        halt = self.halted() or {}
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.halt)
+            self._audit(
+                pipe,
+                "resume",
+                reason=reason,
+                requested_by=requested_by,
+                request_id=halt.get("request_id", ""),
+                accounts=halt.get("accounts", ""),
+                symbols=halt.get("symbols", ""),
+            )
+            cleared = pipe.execute()[0]
+        return bool(cleared)
+
+    def audit(self, event: str, **fields: str) -> None:
+        """Append to the audit stream (`Keys.audit`)."""
+        self._audit(self.redis, event, **fields)
+
+    def _audit(self, client: Any, event: str, **fields: str) -> None:
+        ts = int(time.time() * 1000)
+        entry: Any = {"event": event, "ts": str(ts), **{k: v or "" for k, v in fields.items()}}
+        client.xadd(self.keys.audit, entry, minid=str(ts - self.audit_retention_ms),
+                    approximate=True)  # fmt: skip
+
+    def audit_entries(self, since_ms: int = 0) -> list[dict[str, str]]:
+        raw: Any = self.redis.xrange(self.keys.audit, min=f"{since_ms}-0" if since_ms else "-")
+        return [{"id": str(entry_id), **fields} for entry_id, fields in raw]
 
     def claim_kill(self, claim: str, *, ttl_ms: int) -> str | None:
         """Claim the kill run; None when claimed, else the running kill's claim."""

@@ -168,7 +168,9 @@ def test_cli_kill_and_resume(stack, admin, client):
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["status"] == "completed"
     assert client.halted()["reason"] == "cli"
-    resumed = run("resume")
+    refused = run("resume")  # a resume says why
+    assert refused.returncode == 2 and "--reason" in refused.stderr and client.halted()
+    resumed = run("resume", "--reason", "flat again, checked")
     assert resumed.returncode == 0 and "resumed" in resumed.stdout and client.halted() is None
 
 
