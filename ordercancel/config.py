@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 
 from ordercancel.errors import ConfigError
 
@@ -231,7 +231,7 @@ class Settings:
                 "redis.url carries its password in the config file: prefer "
                 '[redis] password = "env:NAME" (or ORDERCANCEL_REDIS_URL)'
             )
-        return out
+        return out + _tls_warnings(self.redis_url or "")
 
     def secret_values(self) -> list[str]:
         """Every configured secret's value: the accounts' and the Redis password."""
@@ -395,6 +395,29 @@ def _check_redis_url(url: object) -> None:
         raise ConfigError("has no host", field="redis.url")
     if parts.scheme == "unix" and not parts.path:
         raise ConfigError("has no socket path", field="redis.url")
+    # the spellings redis-py knows (kombu, the broker's, knows more): one for both
+    reqs = parse_qs(parts.query, True).get("ssl_cert_reqs", [])
+    if set(reqs) - {"none", "optional", "required"}:
+        raise ConfigError("ssl_cert_reqs must be none, optional or required", field="redis.url")
+
+
+def _tls_warnings(url: str) -> list[str]:
+    """A `rediss://` URL that turns certificate verification (or its host name check) off."""
+    parts = urlsplit(url)
+    if parts.scheme != "rediss":
+        return []
+    query = {k: v[0] for k, v in parse_qs(parts.query, True).items()}  # redis-py: the first
+    if query.get("ssl_cert_reqs") == "none":
+        return [
+            "redis.url turns TLS certificate verification off (ssl_cert_reqs=none): any server "
+            "can pose as Redis; name its CA instead (ssl_ca_certs=/path/to/ca.pem)"
+        ]
+    if query.get("ssl_check_hostname", "").upper() in ("0", "F", "FALSE", "N", "NO"):
+        return [
+            "redis.url turns the TLS host name check off (ssl_check_hostname=false): any "
+            "certificate its CA signed is taken for Redis"
+        ]
+    return []
 
 
 def check_base_url(url: object, *, account: str) -> str:

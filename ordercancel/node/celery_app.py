@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from celery import Celery
 from kombu import Queue
@@ -88,10 +88,15 @@ def _due_ms(message: dict[str, Any], default_deadline_ms: int) -> int:
 
 
 def broker_url(redis_url: str) -> str:
-    """kombu spells a unix socket `redis+socket://`."""
+    """kombu spells a unix socket `redis+socket://`. And for a `rediss://` URL that gives no
+    `ssl_*` option, kombu turns certificate verification off (redis-py keeps it on): so
+    `ssl_cert_reqs=required` is made explicit, unless the URL says otherwise."""
     parts = urlsplit(redis_url)
     if parts.scheme == "unix":
         return f"redis+socket://{parts.path}" + (f"?{parts.query}" if parts.query else "")
+    if parts.scheme == "rediss" and "ssl_cert_reqs" not in parse_qs(parts.query, True):
+        query = "&".join(q for q in (parts.query, "ssl_cert_reqs=required") if q)
+        return urlunsplit(parts._replace(query=query))
     return redis_url
 
 

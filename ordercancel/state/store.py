@@ -347,8 +347,19 @@ def redis_problem(exc: BaseException, url: str) -> RedisUnavailable:
         why = f"Redis at {where} refused the command: the user lacks the permission ({text})"
     elif isinstance(exc, redis.exceptions.InvalidResponse | redis.exceptions.DataError):
         why = f"{where} does not answer like a Redis server ({text})"
-    elif isinstance(exc, ssl.SSLError) or "SSL" in text or "TLS" in text:
-        why = f"TLS with Redis at {where} failed ({text}): check rediss:// against the server"
+    elif "CERTIFICATE_VERIFY_FAILED" in text:
+        reason = text.partition("certificate verify failed: ")[2].partition(" (_ssl.c")[0]
+        why = (
+            f"Redis at {where} presented a TLS certificate that could not be verified "
+            f"({reason or text}): name the CA that signed it (ssl_ca_certs=/path/to/ca.pem) "
+            "and a host name the certificate holds"
+        )
+    elif _tls_error(exc) or "SSL" in text or "TLS" in text:
+        why = (
+            f"TLS with Redis at {where} failed ({text}): check rediss:// and its ssl_* options "
+            "against the server (a client certificate, if it requires one: ssl_certfile=, "
+            "ssl_keyfile=)"
+        )
     elif isinstance(exc, redis.TimeoutError) and url.startswith("rediss:"):
         why = f"Redis at {where} did not answer the TLS handshake in time: is it a TLS port?"
     elif isinstance(exc, redis.TimeoutError):
@@ -358,3 +369,12 @@ def redis_problem(exc: BaseException, url: str) -> RedisUnavailable:
     else:
         why = f"Redis at {where}: {type(exc).__name__}: {text}"
     return RedisUnavailable(why)
+
+
+def _tls_error(exc: BaseException | None) -> bool:
+    """An `ssl.SSLError` is the exception or its cause (redis-py and kombu wrap it)."""
+    for _ in range(8):  # a chain may loop
+        if exc is None or isinstance(exc, ssl.SSLError):
+            return exc is not None
+        exc = exc.__cause__ or exc.__context__
+    return False

@@ -127,9 +127,13 @@ def start_stack(**kw) -> Stack:
         extra = dict(kw.get("extra_config") or {})
         extra["worker"] = {"processes": int(PROCESSES), **extra.get("worker", {})}
         kw["extra_config"] = extra
-    stack = Stack(
-        redis_url=REDIS_URL, prefix=f"octest-{secrets.token_hex(4)}", accounts=accounts_for, **kw
-    ).start()
+    kw.setdefault("redis_url", REDIS_URL)
+    stack = Stack(prefix=f"octest-{secrets.token_hex(4)}", accounts=accounts_for, **kw)
+    try:
+        stack.start()
+    except BaseException:  # e.g. the worker did not start: stop what did (its log is kept)
+        stack.stop()
+        raise
     admin = SimAdmin(stack.sim_url)
     # Credentials the venue holds that differ from ours, and a key without the trading scope.
     bad = stack.settings.accounts["zebpay-badsecret"].options

@@ -161,3 +161,21 @@ def test_the_redis_password_comes_from_env_or_file_and_is_never_printed(tmp_path
     ]
     with pytest.raises(ConfigError, match=r"redis\.password: environment variable RP is not set"):
         load(redis={"url": "redis://redis:6379/0", "password": "env:RP"})
+
+
+def test_a_rediss_url_that_turns_verification_off_is_warned_about():
+    def warnings(query):
+        return load(redis={"url": f"rediss://redis:6380/0?{query}"}).warnings()
+
+    assert warnings("ssl_cert_reqs=required&ssl_ca_certs=/etc/oc/ca.pem") == []
+    assert warnings("ssl_ca_certs=/etc/oc/ca.pem") == []  # verified: the default
+    assert warnings("ssl_cert_reqs=none") == [
+        "redis.url turns TLS certificate verification off (ssl_cert_reqs=none): any server "
+        "can pose as Redis; name its CA instead (ssl_ca_certs=/path/to/ca.pem)"
+    ]
+    [hostname] = warnings("ssl_ca_certs=/etc/oc/ca.pem&ssl_check_hostname=false")
+    assert "ssl_check_hostname=false" in hostname
+    assert load(redis={"url": "redis://redis:6379/0?ssl_cert_reqs=none"}).warnings() == []
+    # kombu's spelling alone: redis-py would refuse it when connecting
+    with pytest.raises(ConfigError, match=r"redis\.url: ssl_cert_reqs must be none, optional or"):
+        warnings("ssl_cert_reqs=CERT_NONE")
