@@ -150,8 +150,12 @@ def test_late_cancels_complete_spread_over_the_extra_delay(sim):
     sim.admin.faults(late_cancel_ms=200, seed=11)
     ids = sim.admin.seed("ajaib", AJA, [{} for _ in range(10)])
     assert sim.aja.cancel_batch(ids).json()["fail"] == []
-    [call] = sim.calls("ajaib.cancel_batch")
     time.sleep(0.3)
+    # the server records `answered_ms` just after it writes the answer: read it once it is there
+    end = time.monotonic() + 10
+    while (call := sim.calls("ajaib.cancel_batch")[0])["answered_ms"] is None:
+        assert time.monotonic() < end, call
+        time.sleep(0.05)
     waited = [sim.order("ajaib", oid)["history"][-1]["t_ms"] - call["t_ms"] for oid in ids]
     assert all(20 <= ms <= 220 + (call["answered_ms"] - call["t_ms"]) for ms in waited)
     assert max(waited) - min(waited) > 20
