@@ -8,21 +8,17 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import redis
-from kombu.exceptions import OperationalError
 
 from ordercancel.config import Settings
 from ordercancel.errors import ConfigError, WaitTimeout
 from ordercancel.events import Event
-from ordercancel.node.celery_app import enqueue, make_celery
 from ordercancel.outcomes import Kind
-from ordercancel.request import new_request_id, now_ms
+from ordercancel.request import known_id, new_request_id
 from ordercancel.settings import load_settings
 from ordercancel.state.keys import Keys
 from ordercancel.state.store import SOCKET_TIMEOUT_S, Store, redis_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
-#: what talking to Redis can raise, through redis-py or kombu (the Celery producer)
-REDIS_TROUBLE = (redis.RedisError, OperationalError)
 
 
 def _redis_errors(method: F) -> F:
@@ -32,7 +28,7 @@ def _redis_errors(method: F) -> F:
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
-        except REDIS_TROUBLE as exc:
+        except redis.RedisError as exc:
             client = self if isinstance(self, Client) else self.client
             raise redis_problem(exc, client.settings.broker_redis_url) from None
 
@@ -89,7 +85,6 @@ class Client:
         self.requested_by = requested_by
         self.keys = Keys(settings.prefix)
         self.store = Store.from_settings(settings, timeout)
-        self._celery = make_celery(settings)
 
     @classmethod
     def from_env(cls) -> Client:
@@ -99,15 +94,16 @@ class Client:
 
     @_redis_errors
     def submit(self, request: dict[str, Any]) -> Ticket:
-        """Send one request (CONTRACT §4). Validation happens in the worker: an invalid request
-        still gets its final event (`rejected`), like one from any other producer."""
+        """Send one request (CONTRACT §4) through the intake stream, like any producer: one
+        XADD, the only write a producer makes. Validation happens in the worker: an invalid
+        request still gets its final event (`rejected`)."""
         message = {k: v for k, v in request.items() if v is not None}
         if self.requested_by:
             message.setdefault("requested_by", self.requested_by)
         message.setdefault("request_id", new_request_id())
-        message["received_ms"] = now_ms()
-        rid = enqueue(self._celery, self.store, message, self.settings.default_deadline_ms)
-        return Ticket(self, rid)
+        fields: Any = {"request": json.dumps(message)}
+        entry_id = self.store.redis.xadd(self.keys.requests, fields)
+        return Ticket(self, known_id({**message, "_entry_id": str(entry_id)}) or str(entry_id))
 
     def cancel(
         self,
@@ -224,7 +220,8 @@ class Client:
         """Arm the dead-man switch: without `heartbeat()` for `timeout_s`, a kill fires (reason
         `deadman`) on `accounts`, or on every account. A name the workers did not announce
         (`<prefix>:accounts`) is refused here: a switch that would fire a rejected kill
-        protects nothing."""
+        protects nothing. A worker writes the arming to the audit stream as it first sees it
+        (a producer cannot write there)."""
         if not 0.1 <= timeout_s <= 86_400:
             raise ValueError("timeout_s must be in 0.1..86400")
         known = set(self.settings.accounts)
@@ -233,28 +230,21 @@ class Client:
         for account in accounts or []:
             if not account or "," in account or (known and account not in known):
                 raise ValueError(f"account {account!r} is not configured on the workers")
-        self.store.deadman("arm", int(timeout_s * 1000), ",".join(accounts or []))
-        self.store.audit(
-            "deadman_arm",
-            requested_by=self.requested_by or "",
-            accounts=json.dumps(accounts or []),
-            timeout_ms=str(int(timeout_s * 1000)),
+        self.store.deadman(
+            "arm", int(timeout_s * 1000), ",".join(accounts or []), self.requested_by or ""
         )
 
     @_redis_errors
     def heartbeat(self) -> bool:
         """Push the dead-man deadline out by its timeout; False when it is not armed (never
         armed, disarmed, or already fired)."""
-        result = self.store.deadman("beat")
-        return bool(result and result.get("result") == "1")
+        return self.store.deadman("beat") == 1
 
     @_redis_errors
     def disarm(self) -> bool:
-        """Disarm the dead-man switch; True when it was armed (then said in the audit stream)."""
-        armed = bool(self.store.redis.delete(self.keys.deadman))
-        if armed:
-            self.store.audit("deadman_disarm", requested_by=self.requested_by or "")
-        return armed
+        """Disarm the dead-man switch (an operator's act: a producer's role cannot); True when
+        it was armed, then said in the audit stream."""
+        return self.store.disarm(self.requested_by or "")
 
     @_redis_errors
     def audit(self, since_ms: int = 0) -> list[dict[str, str]]:
@@ -299,4 +289,3 @@ class Client:
 
     def close(self) -> None:
         self.store.redis.close()
-        self._celery.close()

@@ -10,7 +10,8 @@ request; its timestamp is `received_ms`.
 An entry that cannot be read still gets its final event (`rejected`, `invalid_message`).
 Entries a crashed reader held are claimed back (XAUTOCLAIM, looked for every second) after
 `CLAIM_IDLE_MS`; one delivered more than `MAX_DELIVERIES` times goes to `<prefix>:dead` with
-its error, gets a `failed` / `dead_letter` final, and is never retried again.
+its error, gets a `failed` / `dead_letter` final, and is never retried again. Acknowledged
+entries are trimmed away every second.
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ class Intake(threading.Thread):
                 if time.monotonic() >= self._next_claim:
                     self._next_claim = time.monotonic() + CLAIM_IDLE_MS / 2000
                     self._claim()
+                    self._trim()
                 reply: Any = self.raw.xreadgroup(
                     GROUP, self.consumer, {self.keys.requests: ">"}, count=BATCH,
                     block=int(BLOCK_SLICE_S * 1000 / 5),
@@ -149,6 +151,21 @@ class Intake(threading.Thread):
             else:
                 retry.append((entry_id.decode(), fields))
         self.handle(retry)
+
+    def _trim(self) -> None:
+        """Drop the entries the group has acknowledged (the stream would otherwise keep every
+        request ever sent): those older than the oldest pending one, else than the last one
+        delivered. Approximate (whole nodes of the stream), so it costs next to nothing."""
+        pending: Any = self.raw.xpending(self.keys.requests, GROUP)
+        if pending["pending"]:
+            keep_from = pending["min"]
+        else:
+            groups: Any = self.raw.xinfo_groups(self.keys.requests)
+            delivered = [g["last-delivered-id"] for g in groups if g["name"] == GROUP.encode()]
+            if not delivered:
+                return
+            keep_from = delivered[0]
+        self.raw.xtrim(self.keys.requests, minid=keep_from, approximate=True)
 
     def handle(self, entries: list[tuple[str, dict[bytes, bytes]]]) -> None:
         """Dispatch the requests of these entries together, then acknowledge them; an entry

@@ -20,7 +20,7 @@ import redis
 
 from ordercancel.observe import sentry
 from ordercancel.request import now_ms
-from ordercancel.state.store import Store
+from ordercancel.state.store import Store, deadman_arm_fields
 
 log = logging.getLogger("ordercancel")
 CHECK_S = 0.2
@@ -42,11 +42,13 @@ class Watcher(threading.Thread):
                 sentry.unexpected(exc, "dead-man check")
 
     def check(self) -> None:
-        fired = self.store.deadman("check")
-        if not fired:
+        new_arm, fire, switch = self.store.deadman_check()
+        accounts = [a for a in (switch.get("accounts") or "").split(",") if a]
+        if new_arm:
+            self.store.audit("deadman_arm", **deadman_arm_fields(switch))
+        if not fire:
             return
-        request_id = f"deadman-{fired['armed_ms']}"
-        accounts = [a for a in (fired.get("accounts") or "").split(",") if a]
+        request_id = f"deadman-{switch['armed_ms']}"
         self.submit(
             {
                 "kind": "kill",
@@ -62,7 +64,8 @@ class Watcher(threading.Thread):
             request_id=request_id,
             reason="deadman",
             accounts=json.dumps(accounts),
-            timeout_ms=fired.get("timeout_ms", ""),
+            timeout_ms=switch.get("timeout_ms", ""),
+            armed_by=switch.get("requested_by", ""),
         )
         log.warning("dead-man switch fired: kill %s (no heartbeat for %s ms)",
-                    request_id, fired.get("timeout_ms"))  # fmt: skip
+                    request_id, switch.get("timeout_ms"))  # fmt: skip

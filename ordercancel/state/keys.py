@@ -108,10 +108,10 @@ class Keys:
 
     @property
     def final_prefix(self) -> str:
-        return f"{self.prefix}:final:"
+        return f"{self.prefix}:finals:"  # 0.1 kept lists under `:final:`; streams now
 
     def final(self, request_id: str) -> str:
-        """List holding the request's one final event (JSON)."""
+        """Stream holding the request's one final event (JSON in the field `final`)."""
         return f"{self.final_prefix}{request_id}"
 
     def budget(self, scope: str) -> list[str]:

@@ -231,19 +231,20 @@ class Store:
         return int(first[0][1]) if first else None
 
     def wait_final(self, request_id: str, timeout: float) -> Event | None:
-        """Block until the request's final event exists; None after `timeout` seconds."""
+        """Block until the request's final event exists; None after `timeout` seconds. Only
+        reads (XREAD on the request's final stream): a producer may wait without writing."""
         key = self.keys.final(request_id)
         end = time.monotonic() + timeout
         while True:
             left = end - time.monotonic()
-            wait = round(min(max(left, 0.01), BLOCK_SLICE_S), 3)  # seconds; Redis takes decimals
+            block_ms = max(1, int(min(left, BLOCK_SLICE_S) * 1000))
             try:
-                raw = self.redis.execute_command("BLMOVE", key, key, "RIGHT", "LEFT", wait)
+                reply: Any = self.redis.xread({key: "0-0"}, count=1, block=block_ms)
             except REDIS_DOWN:  # e.g. restarting: keep waiting, within the timeout
                 time.sleep(min(0.5, max(left, 0.0)))
-                raw = None
-            if raw:
-                return dict(json.loads(raw))
+                reply = None
+            if reply:
+                return _final_of(reply[0][1])
             if left <= BLOCK_SLICE_S:
                 return None
 
@@ -251,12 +252,9 @@ class Store:
         """The final events of several requests (None where there is none), in one round trip."""
         with self.redis.pipeline(transaction=False) as pipe:
             for rid in request_ids:
-                pipe.lindex(self.keys.final(rid), 0)
-            raws = pipe.execute()
-        return {
-            rid: json.loads(raw) if raw else None
-            for rid, raw in zip(request_ids, raws, strict=True)
-        }
+                pipe.xrange(self.keys.final(rid), count=1)
+            replies = pipe.execute()
+        return {rid: _final_of(r) for rid, r in zip(request_ids, replies, strict=True)}
 
     def set_halt(self, fields: dict[str, str]) -> None:
         mapping: Any = dict(fields)  # redis-py 8 types the keys invariantly
@@ -316,25 +314,66 @@ class Store:
     def release_kill(self, claim: str) -> None:
         self._release(keys=[self.keys.kill_running], args=[claim])
 
-    def deadman(self, op: str, *args: str | int) -> dict[str, str] | None:
-        """One dead-man operation (`lua/deadman.lua`): arm, beat, check, sent."""
-        reply: Any = self._deadman(keys=[self.keys.deadman], args=[op, *args])
-        if isinstance(reply, list):
-            return dict(zip(reply[::2], reply[1::2], strict=True)) or None
-        return {"result": str(reply)}
+    def deadman(self, op: str, *args: str | int) -> int:
+        """One dead-man operation (`lua/deadman.lua`): arm, beat, sent."""
+        return int(self._deadman(keys=[self.keys.deadman], args=[op, *args]))
+
+    def deadman_check(self) -> tuple[bool, bool, dict[str, str]]:
+        """(a new arming to audit, the firing claimed, the switch's fields)."""
+        reply: Any = self._deadman(keys=[self.keys.deadman], args=["check"])
+        if not reply:
+            return False, False, {}
+        fields = dict(zip(reply[2::2], reply[3::2], strict=True))
+        return reply[0] == "1", reply[1] == "1", fields
+
+    def disarm(self, requested_by: str) -> bool:
+        """Delete the dead-man switch and say so in the audit stream, in one transaction; True
+        when it was armed (else nothing is written). An arming no watcher has audited yet
+        (they look every 0.2 s) is audited first."""
+
+        def disarm(pipe: Any) -> bool:
+            raw: Any = pipe.hgetall(self.keys.deadman)  # WATCHed: a watcher's audit retries it
+            switch = {str(k): str(v) for k, v in raw.items()}
+            if not switch:
+                return False
+            pipe.multi()
+            if switch.get("audited_ms") != switch.get("armed_ms"):
+                self._audit(pipe, "deadman_arm", **deadman_arm_fields(switch))
+            pipe.delete(self.keys.deadman)
+            self._audit(pipe, "deadman_disarm", requested_by=requested_by)
+            return True
+
+        watched: Any = self.redis.transaction
+        return bool(watched(disarm, self.keys.deadman, value_from_callable=True))
 
     def deadman_state(self) -> dict[str, str] | None:
+        """The switch's fields, those not set (empty) left out; None when disarmed."""
         raw: Any = self.redis.hgetall(self.keys.deadman)
-        return {str(k): str(v) for k, v in raw.items()} or None
+        return {str(k): str(v) for k, v in raw.items() if v != ""} or None
 
     def status(self, request_id: str) -> Event | None:
         """The final event, else the latest event of a running request, else None."""
         with self.redis.pipeline(transaction=False) as pipe:
-            pipe.lindex(self.keys.final(request_id), 0)
+            pipe.xrange(self.keys.final(request_id), count=1)
             pipe.get(self.keys.last(request_id))
             final, last = pipe.execute()
-        raw = final or last
-        return json.loads(raw) if raw else None
+        return _final_of(final) or (json.loads(last) if last else None)
+
+
+def _final_of(entries: list[Any]) -> Event | None:
+    """The final event held by a request's final stream (XRANGE / XREAD entries), or None."""
+    return dict(json.loads(entries[0][1]["final"])) if entries else None
+
+
+def deadman_arm_fields(switch: Mapping[str, str]) -> dict[str, str]:
+    """The audit entry of a dead-man arming, from the switch's fields."""
+    accounts = [a for a in (switch.get("accounts") or "").split(",") if a]
+    return {
+        "requested_by": switch.get("requested_by", ""),
+        "accounts": json.dumps(accounts),
+        "timeout_ms": switch.get("timeout_ms", ""),
+        "armed_ms": switch.get("armed_ms", ""),
+    }
 
 
 def redis_problem(exc: BaseException, url: str) -> RedisUnavailable:
@@ -344,7 +383,9 @@ def redis_problem(exc: BaseException, url: str) -> RedisUnavailable:
     if isinstance(exc, redis.AuthenticationError):
         why = f"Redis at {where} refused the credentials ({text})"
     elif isinstance(exc, redis.exceptions.NoPermissionError):
-        why = f"Redis at {where} refused the command: the user lacks the permission ({text})"
+        why = (
+            f"Redis at {where} refused the command (NOPERM: the user lacks the permission: {text})"
+        )
     elif isinstance(exc, redis.exceptions.InvalidResponse | redis.exceptions.DataError):
         why = f"{where} does not answer like a Redis server ({text})"
     elif "CERTIFICATE_VERIFY_FAILED" in text:

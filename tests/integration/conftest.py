@@ -128,7 +128,8 @@ def start_stack(**kw) -> Stack:
         extra["worker"] = {"processes": int(PROCESSES), **extra.get("worker", {})}
         kw["extra_config"] = extra
     kw.setdefault("redis_url", REDIS_URL)
-    stack = Stack(prefix=f"octest-{secrets.token_hex(4)}", accounts=accounts_for, **kw)
+    kw.setdefault("prefix", f"octest-{secrets.token_hex(4)}")
+    stack = Stack(accounts=accounts_for, **kw)
     try:
         stack.start()
     except BaseException:  # e.g. the worker did not start: stop what did (its log is kept)
@@ -286,10 +287,11 @@ SLOW_MS = 4000
 
 
 def routine_capacity(stack: Stack) -> int:
-    """Routine requests the worker runs at once: the Celery threads of a routine node
-    (`[worker] concurrency`) times the routine nodes `ordercancel worker` starts (`[worker]
-    processes`, workers.py)."""
-    return stack.settings.worker_concurrency * stack.settings.routine_processes
+    """Routine requests the worker runs at most at once: per routine node (`[worker]
+    processes`), `[worker] concurrency` Celery threads for single requests and as many request
+    threads for those of intake batches (`tasks.execute_many`), where every producer's
+    requests now arrive."""
+    return 2 * stack.settings.worker_concurrency * stack.settings.routine_processes
 
 
 @contextmanager

@@ -4,6 +4,7 @@ import threading
 
 from ordercancel.engine.pipeline import handle
 from ordercancel.events import FIELDS
+from ordercancel.node.celery_app import make_celery
 from ordercancel.node.runtime import Runtime
 
 from .conftest import (
@@ -144,7 +145,7 @@ def test_a_message_that_is_not_an_object_still_gets_a_final(client, stack):
     from ordercancel.node.celery_app import TASK
 
     start = stream_end(client)  # before it is sent: its final cannot be missed
-    client._celery.send_task(TASK, args=["not an object"])
+    make_celery(stack.settings).send_task(TASK, args=["not an object"])
     event = await_event(client, start, lambda e: e["error_code"] == "invalid_message")
     assert event["event"] == "final" and event["status"] == "rejected"
     assert event["request_id"]  # one was assigned

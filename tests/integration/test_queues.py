@@ -1,6 +1,6 @@
 """The urgent queue has workers of its own: routine work never delays it."""
 
-from ordercancel.node.celery_app import TASK, URGENT
+from ordercancel.node.celery_app import TASK, URGENT, make_celery
 
 from .conftest import (
     closed_ms,
@@ -25,7 +25,7 @@ def test_urgent_work_passes_a_full_routine_backlog(client, admin, stack):
             "request_id": f"urgent-{oid}",
             "received_ms": now_ms(),
         }
-        client._celery.send_task(TASK, args=[message], queue=URGENT)
+        make_celery(stack.settings).send_task(TASK, args=[message], queue=URGENT)
         urgent = client.store.wait_final(message["request_id"], 60)
         assert urgent is not None and urgent["status"] == "canceled", urgent
         assert order_status(admin, "q-urgent", oid) == "canceled"

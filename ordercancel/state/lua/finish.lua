@@ -1,6 +1,6 @@
 -- Publish a request's one final event; a second attempt is a no-op (returns 0).
--- The final is kept as the only element of the list KEYS[1], so that waiters can block on it
--- with BLMOVE list list (a rotation: it stays for the next waiter).
+-- The final is kept as the only entry of the stream KEYS[1] (field `final`), so that waiters
+-- block on it with XREAD, a read: a producer needs no write permission to wait.
 -- Either way the request leaves the ledger and its owner is cleared.
 -- Fenced (returns -1, changes nothing): the publishing node's lease identity ARGV[5] is no
 -- longer among the live nodes (another node took its requests over; lease.py).
@@ -18,7 +18,7 @@ redis.call('ZREM', KEYS[9], ARGV[3])
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return 0
 end
-redis.call('RPUSH', KEYS[1], ARGV[4])
+redis.call('XADD', KEYS[1], '*', 'final', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('DEL', KEYS[2])
 redis.call('SREM', KEYS[4], ARGV[3])
