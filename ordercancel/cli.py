@@ -180,6 +180,32 @@ def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _redis_db(settings: Settings) -> int:
+    """The database number of the configured Redis URL (0 when none is configured)."""
+    if settings.redis_url is None:
+        return 0
+    return int(redis.connection.parse_url(settings.redis_url).get("db") or 0)
+
+
+def cmd_acl(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the `ACL SETUSER` command of a role, for the configured prefix (`state/acl.py`)."""
+    from ordercancel.state.acl import setuser
+
+    password = None
+    if args.password_env:
+        password = os.environ.get(args.password_env)
+        if not password:
+            raise ConfigError(f"--password-env {args.password_env}: that variable is not set")
+    try:
+        print(setuser(args.role, args.user, settings.prefix, password, _redis_db(settings)))
+    except ValueError as exc:
+        raise ConfigError(f"--user: {exc}") from None
+    if password is None:
+        why = "it cannot log in until one is added (--password-env VAR, or ACL SETUSER NAME >pw)"
+        print(f"ordercancel: {args.user} has no password yet: {why}", file=sys.stderr)
+    return EXIT_OK
+
+
 def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
     client = _client(settings)
     halt = client.halted()
@@ -251,11 +277,18 @@ def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
     if not args.offline and settings.redis_url is not None:
         from ordercancel.state.store import connect
 
+        r = connect(settings.broker_redis_url)
         try:
-            info: dict = connect(settings.broker_redis_url).info("server")
+            r.ping()
+            try:
+                version = r.info("server").get("redis_version", "?")
+            except redis.exceptions.NoPermissionError:  # INFO is @dangerous: no role has it
+                version = "(version not shown: this user may not run INFO)"
         except REDIS_TROUBLE as exc:
             raise redis_problem(exc, settings.broker_redis_url) from None
-        print(f"redis: connected, Redis {info.get('redis_version', '?')}")
+        finally:
+            r.close()
+        print(f"redis: connected, Redis {version}")
     print(f"prefix: {settings.prefix}")
     for name, account in settings.accounts.items():
         print(f"[accounts.{name}]")
@@ -459,6 +492,18 @@ def parser(*, venue_options: bool = False) -> argparse.ArgumentParser:
     audit.add_argument("--json", action="store_true")
     audit.set_defaults(func=cmd_audit)
 
+    acl = sub.add_parser(
+        "acl", help="print the Redis ACL SETUSER command of a role for the configured prefix"
+    )
+    acl.add_argument("role", choices=["producer", "operator", "worker"])
+    acl.add_argument("--user", required=True, help="the Redis user name")
+    acl.add_argument(
+        "--password-env",
+        metavar="VAR",
+        help="the password is in this environment variable (printed only as its SHA-256)",
+    )
+    acl.set_defaults(func=cmd_acl)
+
     halted = sub.add_parser("halted", help="is trading halted (exit 1), since when, by whom")
     halted.add_argument("--json", action="store_true")
     halted.set_defaults(func=cmd_halted)
@@ -503,7 +548,7 @@ With -Q/--queues it is exactly `celery -A ordercancel.worker worker ...` (one no
 
 #: commands that only submit requests or read outcomes: Redis URL and prefix, no account
 PRODUCER = {cmd_cancel, cmd_cancel_batch, cmd_cancel_all, cmd_kill, cmd_resume, cmd_halted,
-            cmd_audit, cmd_deadman, cmd_status, cmd_tail}  # fmt: skip
+            cmd_audit, cmd_deadman, cmd_status, cmd_tail, cmd_acl}  # fmt: skip
 #: commands that start their own (embedded) Redis when none is configured
 EMBEDDED = {cmd_demo, cmd_up, cmd_bench, cmd_drill}
 #: what talking to Redis can raise, through redis-py or kombu (the Celery producer)
@@ -513,7 +558,7 @@ REDIS_TROUBLE = (redis.RedisError, OperationalError)
 def _settings(args: argparse.Namespace) -> Settings:
     """The settings a command needs; a config error names the table and key."""
     settings = load_settings(accounts=args.func not in PRODUCER)
-    if args.func in EMBEDDED or args.func is cmd_sim:
+    if args.func in EMBEDDED or args.func in (cmd_sim, cmd_acl):
         return settings
     if args.func in (cmd_worker, cmd_config_check) and settings.source is None:
         raise ConfigError(

