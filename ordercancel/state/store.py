@@ -384,7 +384,7 @@ def redis_problem(exc: BaseException, url: str) -> RedisUnavailable:
         why = f"Redis at {where} refused the credentials ({text})"
     elif isinstance(exc, redis.exceptions.NoPermissionError):
         why = (
-            f"Redis at {where} refused the command (NOPERM: the user lacks the permission: {text})"
+            f"Redis at {where} refused the command (NOPERM, the user lacks the permission: {text})"
         )
     elif isinstance(exc, redis.exceptions.InvalidResponse | redis.exceptions.DataError):
         why = f"{where} does not answer like a Redis server ({text})"
