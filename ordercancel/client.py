@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import redis
 
 from ordercancel.config import Settings
-from ordercancel.errors import ConfigError, WaitTimeout
+from ordercancel.errors import ConfigError, DeadmanNotArmed, WaitTimeout
 from ordercancel.events import Event
 from ordercancel.outcomes import Kind
 from ordercancel.request import known_id, new_request_id
@@ -216,12 +217,15 @@ class Client:
         return self.store.resume(reason, self.requested_by or "")
 
     @_redis_errors
-    def arm_deadman(self, timeout_s: float, accounts: list[str] | None = None) -> None:
+    def arm_deadman(
+        self, timeout_s: float, accounts: list[str] | None = None, *, confirm_s: float = 5.0
+    ) -> None:
         """Arm the dead-man switch: without `heartbeat()` for `timeout_s`, a kill fires (reason
         `deadman`) on `accounts`, or on every account. A name the workers did not announce
         (`<prefix>:accounts`) is refused here: a switch that would fire a rejected kill
-        protects nothing. A worker writes the arming to the audit stream as it first sees it
-        (a producer cannot write there)."""
+        protects nothing. The arming is an entry the workers apply (and audit): this waits up
+        to `confirm_s` for one to do so, and raises `DeadmanNotArmed` if none did (it arms
+        when a worker runs)."""
         if not 0.1 <= timeout_s <= 86_400:
             raise ValueError("timeout_s must be in 0.1..86400")
         known = set(self.settings.accounts)
@@ -230,15 +234,34 @@ class Client:
         for account in accounts or []:
             if not account or "," in account or (known and account not in known):
                 raise ValueError(f"account {account!r} is not configured on the workers")
-        self.store.deadman(
-            "arm", int(timeout_s * 1000), ",".join(accounts or []), self.requested_by or ""
+        sent_ms = self.store.deadman_send(
+            {
+                "op": "arm",
+                "timeout_ms": str(int(timeout_s * 1000)),
+                "accounts": ",".join(accounts or []),
+                "requested_by": self.requested_by or "",
+            }
         )
+        end = time.monotonic() + confirm_s
+        while time.monotonic() < end:
+            if int((self.store.deadman_state() or {}).get("armed_ms", 0)) >= sent_ms:
+                return
+            time.sleep(0.05)
+        if confirm_s > 0:
+            raise DeadmanNotArmed(
+                f"the arming was sent, but no worker applied it within {confirm_s:g}s: "
+                "workers watch the switch, and it arms when one runs"
+            )
 
     @_redis_errors
     def heartbeat(self) -> bool:
-        """Push the dead-man deadline out by its timeout; False when it is not armed (never
-        armed, disarmed, or already fired)."""
-        return self.store.deadman("beat") == 1
+        """Push the dead-man deadline out by its timeout, from now (Redis's clock); False when
+        it is not armed (never armed, disarmed, or already fired)."""
+        with self.store.redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(self.keys.deadman_beats, {"op": "beat"})
+            pipe.hget(self.keys.deadman, "state")
+            _, state = pipe.execute()
+        return bool(state == "armed")
 
     @_redis_errors
     def disarm(self) -> bool:

@@ -6,6 +6,7 @@
     ├── ConfigError            bad configuration; names the account and the field, never a value
     ├── RequestError           a request that cannot be executed (becomes a `rejected` event)
     ├── WaitTimeout            no final event within the wait (also a builtin TimeoutError)
+    ├── DeadmanNotArmed        an arming sent that no worker applied in time (none runs?)
     ├── Fenced                 this node lost its lease: it must not call a venue or publish a
     │                          final for the request any more (another node may run it)
     ├── RedisUnavailable       Redis unreachable, refused the credentials or the command
@@ -63,6 +64,11 @@ class RedisUnavailable(OrderCancelError):
 
 class WaitTimeout(OrderCancelError, TimeoutError):
     """No final event arrived within the wait."""
+
+
+class DeadmanNotArmed(OrderCancelError):
+    """The dead-man arming was sent, but no worker applied it in time: the switch is not armed
+    yet (it arms when a worker runs)."""
 
 
 class Fenced(OrderCancelError):

@@ -27,14 +27,24 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+#: ids ordercancel derives (a batch's, cancel-all's or kill's children `<parent>:<part>`, the
+#: dead-man's kill `deadman-<armed_ms>`): a producer naming one could claim its final first
+RESERVED = "`:` and the prefix `deadman-` are reserved for the ids ordercancel derives"
+
+
+def reserved(request_id: str) -> bool:
+    return ":" in request_id or request_id.startswith("deadman-")
+
+
 def known_id(message: Mapping[str, Any]) -> str | None:
     """The one id a message is known by, everywhere (ledger, owner, events, final): its
-    `request_id` when that is a valid id, else its intake entry id (set by the intake, or by
-    `enqueue` for a message that names none). None before either exists."""
+    `request_id` when that is a valid id (and, from the intake, not a reserved one), else its
+    intake entry id (set by the intake, or by `enqueue` for a message that names none). None
+    before either exists."""
     rid = message.get("request_id")
-    if isinstance(rid, str) and _REQUEST_ID.match(rid):
-        return rid
     entry = message.get("_entry_id")
+    if isinstance(rid, str) and _REQUEST_ID.match(rid) and not (entry and reserved(rid)):
+        return rid
     return entry if isinstance(entry, str) and entry else None
 
 
@@ -162,7 +172,9 @@ def _check_fields(raw: Mapping[str, Any], kind: Kind) -> None:
 def parse(raw: Mapping[str, Any], settings: Settings) -> Request:
     """Validate a request message; `RequestError` names the field. A field the kind does not
     take is refused."""
-    _str(raw, "request_id", max_len=128, pattern=_REQUEST_ID)
+    rid = _str(raw, "request_id", max_len=128, pattern=_REQUEST_ID)
+    if rid and raw.get("_entry_id") and reserved(rid):
+        raise RequestError(ErrorCode.INVALID_REQUEST, f"request_id: {RESERVED}", field="request_id")
     request_id = known_id(raw) or new_request_id()
     received = raw.get("received_ms")
     received_ms = received if isinstance(received, int) and received > 0 else now_ms()

@@ -58,9 +58,14 @@ def enqueue_many(
         if rid is None:
             rid = message["_entry_id"] = new_request_id()
         rids.append(rid)
-    store.record_many(
+    recorded = store.record_many(
         [(rid, m, _due_ms(m, default_deadline_ms)) for rid, m in zip(rids, messages, strict=True)]
     )
+    for rid, message, new in zip(rids, messages, recorded, strict=True):
+        if not new:
+            log.info("request %s is already recorded for another intake entry: entry %s is "
+                     "dropped as its duplicate", rid, message.get("_entry_id"))  # fmt: skip
+    messages = [m for m, new in zip(messages, recorded, strict=True) if new]
     routine = [m for m in messages if queue_for(m.get("kind")) == ROUTINE]
     sends: list[tuple[str, Any, str]] = [
         (TASK, m, URGENT) for m in messages if queue_for(m.get("kind")) == URGENT

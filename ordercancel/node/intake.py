@@ -154,17 +154,17 @@ class Intake(threading.Thread):
 
     def _trim(self) -> None:
         """Drop the entries the group has acknowledged (the stream would otherwise keep every
-        request ever sent): those older than the oldest pending one, else than the last one
-        delivered. Approximate (whole nodes of the stream), so it costs next to nothing."""
+        request ever sent): those older than both the last one delivered and the oldest
+        pending one, read in that order (an entry delivered in between is newer than the
+        first). Approximate (whole nodes of the stream), so it costs next to nothing."""
+        groups: Any = self.raw.xinfo_groups(self.keys.requests)
+        delivered = [g["last-delivered-id"] for g in groups if g["name"] == GROUP.encode()]
+        if not delivered:
+            return
         pending: Any = self.raw.xpending(self.keys.requests, GROUP)
-        if pending["pending"]:
-            keep_from = pending["min"]
-        else:
-            groups: Any = self.raw.xinfo_groups(self.keys.requests)
-            delivered = [g["last-delivered-id"] for g in groups if g["name"] == GROUP.encode()]
-            if not delivered:
-                return
-            keep_from = delivered[0]
+        ids = [delivered[0], pending["min"]] if pending["pending"] else [delivered[0]]
+        texts = [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+        keep_from = min(texts, key=lambda i: tuple(map(int, i.split("-"))))
         self.raw.xtrim(self.keys.requests, minid=keep_from, approximate=True)
 
     def handle(self, entries: list[tuple[str, dict[bytes, bytes]]]) -> None:

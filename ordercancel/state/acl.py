@@ -1,18 +1,17 @@
 """Redis ACL users for the three roles (`ordercancel acl ROLE --user NAME`), Redis 7 syntax.
 
-- `producer`: submits (XADD to the intake stream, nothing else), waits and reads outcomes
-  (the result stream, finals, latest events, the halt flag, the dead-man switch, the account
-  names), follows the result stream with a consumer group of its own, arms and heartbeats the
-  dead-man switch (HSET in `lua/deadman.lua`; no DEL or HDEL, so it cannot disarm it). It
-  cannot clear a halt, disarm, write results, queues, ledger, idempotency, budget or audit keys.
+- `producer`: submits (XADD to the intake stream), arms and heartbeats the dead-man switch
+  (XADD to its entry stream, which the workers apply), and reads outcomes: the result stream,
+  finals, latest events, the halt flag, the switch's state, the account names. No script, no
+  other write: it cannot clear a halt, disarm, or write results, finals, queues, ledger,
+  idempotency, budget or audit keys.
 - `operator`: a producer that also reads every key of the prefix, clears the halt (`resume`)
   and disarms the dead-man switch, each with its audit entry.
 - `worker`: the keys and channels of the prefix (the Celery broker's keys are under it), with
   the commands the worker nodes send, and none of `@dangerous` (FLUSHALL, CONFIG, KEYS, ...).
 
 A selector in parentheses grants its commands on its keys only: a producer may XADD to
-`<prefix>:requests` and nowhere else. Scripts run with the caller's permissions, command by
-command, so a producer's EVAL cannot do more than the producer could.
+`<prefix>:requests` and `<prefix>:deadman:beats`, and nowhere else.
 """
 
 from __future__ import annotations
@@ -29,15 +28,11 @@ ROLES = ("producer", "operator", "worker")
 CONNECT = ["+ping", "+select"]
 #: reading outcomes
 READ = ["+xread", "+xrange", "+xrevrange", "+xlen", "+get", "+hget", "+hgetall", "+smembers"]
-#: a consumer group of one's own on the result stream
-FOLLOW = ["+xreadgroup", "+xack", "+xgroup|create", "+xgroup|createconsumer"]
-#: `lua/deadman.lua` as a producer runs it (arm, beat)
-DEADMAN = ["+evalsha", "+eval", "+script|load", "+time", "+hset", "+hget"]
 #: what the worker nodes send, their scripts' commands included (`lua/`), and kombu's
 WORKER = [
     *CONNECT,
     # scripts
-    "+evalsha", "+eval", "+script|load", "+script|exists", "+time",
+    "+evalsha", "+script|load", "+script|exists", "+time",
     # strings, hashes, sets, sorted sets, lists, keys
     "+get", "+set", "+del", "+exists", "+expire", "+pexpire", "+pttl",
     "+hget", "+hset", "+hdel", "+hmget", "+hgetall", "+hexists", "+hincrby",
@@ -45,11 +40,11 @@ WORKER = [
     "+zadd", "+zrem", "+zscore", "+zrange", "+zrangebyscore", "+zremrangebyscore",
     "+lpush", "+rpush", "+rpop", "+brpop", "+blpop", "+llen", "+lindex", "+ltrim",
     # streams: results, finals, audit, intake
-    "+xadd", "+xread", "+xrange", "+xrevrange", "+xlen", "+xtrim", "+xack", "+xautoclaim",
+    "+xadd", "+xdel", "+xread", "+xrange", "+xrevrange", "+xlen", "+xtrim", "+xack", "+xautoclaim",
     "+xpending", "+xreadgroup", "+xgroup|create", "+xinfo|groups",
     # kombu: transactions, fanout over pub/sub
     "+multi", "+exec", "+discard", "+watch", "+unwatch",
-    "+publish", "+subscribe", "+psubscribe", "+unsubscribe", "+punsubscribe",
+    "+publish", "+psubscribe", "+punsubscribe",
 ]  # fmt: skip
 
 
@@ -75,18 +70,13 @@ def rules(role: str, prefix: str, db: int = 0) -> list[str]:
         reads += [f"%R~{pattern(keys.final_prefix)}*", f"%R~{pattern(keys.last_prefix)}*"]
     else:
         reads = [f"%R~{p}:*", "+@read", "-@dangerous"]
-    out = [
-        *reads,
-        *CONNECT,
-        *READ,
-        f"(~{pattern(keys.requests)} +xadd)",
-        f"({' '.join([f'~{pattern(keys.results)}', *FOLLOW])})",
-        f"({' '.join([f'~{pattern(keys.deadman)}', *DEADMAN])})",
-    ]
+    out = [*reads, *CONNECT, *READ,
+           f"(~{pattern(keys.requests)} ~{pattern(keys.deadman_beats)} +xadd)"]  # fmt: skip
     if role == "operator":  # resume and disarm: a transaction with the audit entry
+        switch = f"~{pattern(keys.deadman)} ~{pattern(keys.deadman_beats)}"
         out += [
             "+multi", "+exec", "+discard", "+watch", "+unwatch",
-            f"(~{pattern(keys.halt)} ~{pattern(keys.deadman)} +del +watch +hgetall)",
+            f"(~{pattern(keys.halt)} {switch} +del)",
             f"(~{pattern(keys.audit)} +xadd)",
         ]  # fmt: skip
     return out

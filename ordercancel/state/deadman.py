@@ -1,11 +1,13 @@
 """The dead-man switch: without a heartbeat inside the timeout, a `kill` fires (reason `deadman`).
 
 Neither venue offers one, so it lives here. The switch is a Redis hash kept on the Redis
-server's clock (`lua/deadman.lua`); every worker node runs a `Watcher` that checks it every
-`CHECK_S`. The first watcher to see it expired claims the firing and sends the kill to the
-urgent queue; should that watcher die before sending, another fires again 2 s later with the
-same `request_id`, which the request path runs once. So the kill fires within the timeout plus
-a fraction of a second, whichever worker armed or watched it, as long as one worker is alive.
+server's clock (`lua/deadman.lua`) by the workers alone: producers arm it and beat it with
+entries on a stream, which every worker node's `Watcher` applies every `CHECK_S` (auditing
+each arming), dated by their stream ids, before it checks the switch. The first watcher to
+see it expired claims the firing and sends the kill to the urgent queue; should that watcher
+die before sending, another fires again 2 s later with the same `request_id`, which the
+request path runs once. So the kill fires within the timeout plus a fraction of a second,
+whichever worker armed or watched it, as long as one worker is alive.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import redis
 
 from ordercancel.observe import sentry
 from ordercancel.request import now_ms
-from ordercancel.state.store import Store, deadman_arm_fields
+from ordercancel.state.store import Store
 
 log = logging.getLogger("ordercancel")
 CHECK_S = 0.2
@@ -42,13 +44,11 @@ class Watcher(threading.Thread):
                 sentry.unexpected(exc, "dead-man check")
 
     def check(self) -> None:
-        new_arm, fire, switch = self.store.deadman_check()
-        accounts = [a for a in (switch.get("accounts") or "").split(",") if a]
-        if new_arm:
-            self.store.audit("deadman_arm", **deadman_arm_fields(switch))
-        if not fire:
+        switch = self.store.deadman_check()
+        if switch is None:
             return
         request_id = f"deadman-{switch['armed_ms']}"
+        accounts = [a for a in (switch.get("accounts") or "").split(",") if a]
         self.submit(
             {
                 "kind": "kill",
@@ -58,7 +58,7 @@ class Watcher(threading.Thread):
                 "received_ms": now_ms(),
             }
         )
-        self.store.deadman("sent", request_id)
+        self.store.deadman_sent(request_id)
         self.store.audit(
             "deadman_fire",
             request_id=request_id,

@@ -62,6 +62,11 @@ class Keys:
         return f"{self.prefix}:deadman"
 
     @property
+    def deadman_beats(self) -> str:
+        """Stream of the producers' dead-man arms and heartbeats, applied by the watchers."""
+        return f"{self.prefix}:deadman:beats"
+
+    @property
     def ledger(self) -> str:
         """Hash: request_id -> the message of every request enqueued and not yet final."""
         return f"{self.prefix}:ledger"

@@ -182,19 +182,22 @@ class Store:
                 self.on_final(event)
         return len(published)
 
-    def record_many(self, items: list[tuple[str, Mapping[str, Any], int]]) -> None:
+    def record_many(self, items: list[tuple[str, Mapping[str, Any], int]]) -> list[bool]:
         """Put enqueued requests (request_id, message, due_ms) in the ledger, one round trip:
         recovery sends each again should it get lost, and expires it at `due_ms` (its
-        deadline) if no worker has begun it by then."""
+        deadline) if no worker has begun it by then. False where the id is already recorded
+        for another intake entry (`lua/record.lua`): that message is a duplicate, not sent."""
         keys = [self.keys.ledger, self.keys.ledger_since, self.keys.ledger_due]
+
+        def args(request_id: str, message: Mapping[str, Any], due_ms: int) -> list[Any]:
+            return [request_id, json.dumps(message), due_ms, message.get("_entry_id") or ""]
+
         if len(items) == 1:  # a pipeline of scripts costs a SCRIPT EXISTS round trip first
-            request_id, message, due_ms = items[0]
-            self._record(keys=keys, args=[request_id, json.dumps(message), due_ms])
-            return
+            return [bool(self._record(keys=keys, args=args(*items[0])))]
         with self.redis.pipeline(transaction=False) as pipe:
-            for request_id, message, due_ms in items:
-                self._record(keys=keys, args=[request_id, json.dumps(message), due_ms], client=pipe)
-            pipe.execute()
+            for item in items:
+                self._record(keys=keys, args=args(*item), client=pipe)
+            return [bool(done) for done in pipe.execute()]
 
     def beat(
         self,
@@ -273,6 +276,7 @@ class Store:
             self._audit(
                 pipe,
                 "resume",
+                False,
                 reason=reason,
                 requested_by=requested_by,
                 request_id=halt.get("request_id", ""),
@@ -283,14 +287,16 @@ class Store:
         return bool(cleared)
 
     def audit(self, event: str, **fields: str) -> None:
-        """Append to the audit stream (`Keys.audit`)."""
-        self._audit(self.redis, event, **fields)
+        """Append to the audit stream (`Keys.audit`), trimming it to the retention (workers)."""
+        self._audit(self.redis, event, True, **fields)
 
-    def _audit(self, client: Any, event: str, **fields: str) -> None:
+    def _audit(self, client: Any, event: str, trim: bool, **fields: str) -> None:
+        """Append an entry; with `trim` (the workers, who hold `[audit] retention_s`), drop
+        those older than the retention. An operator's entry trims nothing."""
         ts = int(time.time() * 1000)
         entry: Any = {"event": event, "ts": str(ts), **{k: v or "" for k, v in fields.items()}}
-        client.xadd(self.keys.audit, entry, minid=str(ts - self.audit_retention_ms),
-                    approximate=True)  # fmt: skip
+        minid = str(ts - self.audit_retention_ms) if trim else None
+        client.xadd(self.keys.audit, entry, minid=minid, approximate=True)
 
     def audit_entries(self, since_ms: int = 0) -> list[dict[str, str]]:
         raw: Any = self.redis.xrange(self.keys.audit, min=f"{since_ms}-0" if since_ms else "-")
@@ -314,40 +320,44 @@ class Store:
     def release_kill(self, claim: str) -> None:
         self._release(keys=[self.keys.kill_running], args=[claim])
 
-    def deadman(self, op: str, *args: str | int) -> int:
-        """One dead-man operation (`lua/deadman.lua`): arm, beat, sent."""
-        return int(self._deadman(keys=[self.keys.deadman], args=[op, *args]))
+    def deadman_check(self) -> dict[str, str] | None:
+        """Apply the producers' arm and beat entries, then claim the firing if the switch
+        expired (`lua/deadman.lua`): its fields when claimed, else None."""
+        reply: Any = self._deadman_run("check", self.audit_retention_ms)
+        return dict(zip(reply[::2], reply[1::2], strict=True)) or None
 
-    def deadman_check(self) -> tuple[bool, bool, dict[str, str]]:
-        """(a new arming to audit, the firing claimed, the switch's fields)."""
-        reply: Any = self._deadman(keys=[self.keys.deadman], args=["check"])
-        if not reply:
-            return False, False, {}
-        fields = dict(zip(reply[2::2], reply[3::2], strict=True))
-        return reply[0] == "1", reply[1] == "1", fields
+    def deadman_sent(self, request_id: str) -> None:
+        self._deadman_run("sent", request_id)
+
+    def _deadman_run(self, op: str, arg: str | int) -> Any:
+        k = self.keys
+        return self._deadman(keys=[k.deadman, k.deadman_beats, k.audit], args=[op, arg])
+
+    def deadman_send(self, fields: Mapping[str, str]) -> int:
+        """A producer's arm or beat (`op`), as an entry the watchers apply; returns its time
+        (ms, Redis's clock)."""
+        entry: Any = dict(fields)
+        entry_id = self.redis.xadd(self.keys.deadman_beats, entry)
+        return int(str(entry_id).split("-")[0])
 
     def disarm(self, requested_by: str) -> bool:
-        """Delete the dead-man switch and say so in the audit stream, in one transaction; True
-        when it was armed (else nothing is written). An arming no watcher has audited yet
-        (they look every 0.2 s) is audited first."""
+        """Delete the dead-man switch and the entries not yet applied, and say so in the audit
+        stream, in one transaction; True when it was armed (else nothing is written)."""
 
         def disarm(pipe: Any) -> bool:
-            raw: Any = pipe.hgetall(self.keys.deadman)  # WATCHed: a watcher's audit retries it
-            switch = {str(k): str(v) for k, v in raw.items()}
-            if not switch:
+            if not pipe.exists(self.keys.deadman):  # WATCHed: a watcher's change retries it
                 return False
             pipe.multi()
-            if switch.get("audited_ms") != switch.get("armed_ms"):
-                self._audit(pipe, "deadman_arm", **deadman_arm_fields(switch))
-            pipe.delete(self.keys.deadman)
-            self._audit(pipe, "deadman_disarm", requested_by=requested_by)
+            pipe.delete(self.keys.deadman, self.keys.deadman_beats)
+            self._audit(pipe, "deadman_disarm", False, requested_by=requested_by)
             return True
 
         watched: Any = self.redis.transaction
         return bool(watched(disarm, self.keys.deadman, value_from_callable=True))
 
     def deadman_state(self) -> dict[str, str] | None:
-        """The switch's fields, those not set (empty) left out; None when disarmed."""
+        """The switch's fields, those not set (empty) left out; None when disarmed (or armed
+        by an entry no watcher has applied yet)."""
         raw: Any = self.redis.hgetall(self.keys.deadman)
         return {str(k): str(v) for k, v in raw.items() if v != ""} or None
 
@@ -363,17 +373,6 @@ class Store:
 def _final_of(entries: list[Any]) -> Event | None:
     """The final event held by a request's final stream (XRANGE / XREAD entries), or None."""
     return dict(json.loads(entries[0][1]["final"])) if entries else None
-
-
-def deadman_arm_fields(switch: Mapping[str, str]) -> dict[str, str]:
-    """The audit entry of a dead-man arming, from the switch's fields."""
-    accounts = [a for a in (switch.get("accounts") or "").split(",") if a]
-    return {
-        "requested_by": switch.get("requested_by", ""),
-        "accounts": json.dumps(accounts),
-        "timeout_ms": switch.get("timeout_ms", ""),
-        "armed_ms": switch.get("armed_ms", ""),
-    }
 
 
 def redis_problem(exc: BaseException, url: str) -> RedisUnavailable:

@@ -108,6 +108,7 @@ def accounts_for(sim_url: str) -> dict:
         "idem-zebpay-replay": key_account(),  # a failed / unknown first outcome, replayed
         "idem-zebpay-inflight": key_account(),  # a conflict while the first runs
         "idem-zebpay-samerid": key_account(),  # a request id reused in flight
+        "idem-zebpay-forge": key_account(),  # an invalid request reusing a running one's id
         "i-ajaib-pages": ajaib_account(symbols=["BTC_USDT"]),
         # recovery (test_recovery)
         "r-zebpay-dup": key_account(timeout_s=5.0),

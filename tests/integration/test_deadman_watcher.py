@@ -107,7 +107,7 @@ def test_a_watcher_dying_mid_fire_leaves_the_kill_to_the_others(stack, client, a
             os.killpg(pgid, signal.SIGSTOP)  # the stack's watchers pause; ours is the only one
             try:
                 until("the worker stopped", lambda: stopped(pgid), 10)
-                client.arm_deadman(0.1, ["q-deadman"])
+                client.arm_deadman(0.1, ["q-deadman"], confirm_s=0)  # our watcher applies it
                 watcher.stdin.write("go\n")
                 watcher.stdin.flush()
                 # Given the watcher claimed the firing and dies before marking the kill sent

@@ -160,3 +160,41 @@ def test_a_request_id_reused_while_its_request_runs_starts_nothing(client, admin
     assert venue_order(admin, account, a)["history"][-1]["request_id"] == rid
     assert order_status(admin, account, b) == "new"
     assert not any(b in c["orders"] for c in admin.history()["calls"])
+
+
+def test_an_invalid_request_under_a_running_ones_id_cannot_end_it(client, admin, stack):
+    # Another producer (who can read the result stream, so knows the id) sends an entry that
+    # will be rejected, under the id of a request still running: it must not publish that
+    # request's final, nor take it out of the ledger; the request ends on its own.
+    account = "idem-zebpay-forge"
+    [a] = seed(admin, account)
+    rid = "victim-" + secrets.token_hex(4)
+    start = stream_end(client)
+    with venue_held(stack, account):
+        client.cancel(account, a, request_id=rid)
+        await_event(client, start, lambda e: e["request_id"] == rid and e["event"] == "accepted")
+        intruder = client.submit({"kind": "no-such-kind", "request_id": rid})
+        assert intruder.request_id == rid
+        time.sleep(1.0)  # time enough for a worker to reject it, were it let through
+        assert client.status(rid)["event"] == "accepted"
+        assert client.store.redis.hexists(client.keys.ledger, rid)
+    final = client.store.wait_final(rid, 15)
+    assert final is not None and final["status"] == "canceled", final
+    finals = [
+        e for e in client.events(start=start) if e["request_id"] == rid and e["event"] == "final"
+    ]
+    assert len(finals) == 1
+    assert order_status(admin, account, a) == "canceled"
+
+
+def test_ids_ordercancel_derives_are_refused_from_producers(client, admin):
+    # the dead-man's kill and the children of batches, cancel-alls and kills
+    [a] = seed(admin, "zebpay-main")
+    for rid in ("deadman-1796000000000", "someones-batch:" + a):
+        ticket = client.cancel("zebpay-main", a, request_id=rid)
+        assert ticket.request_id != rid  # known by its intake entry id instead
+        final = ticket.wait(15)
+        assert (final["status"], final["error_code"]) == ("rejected", "invalid_request")
+        assert "reserved" in final["error"]
+        assert client.status(rid) is None
+    assert order_status(admin, "zebpay-main", a) == "new"

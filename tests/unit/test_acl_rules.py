@@ -23,14 +23,15 @@ def test_the_password_is_printed_as_its_sha256_only():
 
 def test_a_producer_writes_the_intake_stream_and_nothing_else():
     line = " ".join(rules("producer", "oc"))
-    assert "(~oc:requests +xadd)" in line
-    writes = {"+del", "+hdel", "+lpush", "+rpush", "+set", "+xtrim", "+@all", "+@write"}
+    assert "(~oc:requests ~oc:deadman:beats +xadd)" in line
+    writes = {"+del", "+hdel", "+hset", "+lpush", "+rpush", "+set", "+xtrim", "+@all", "+@write",
+              "+eval", "+evalsha", "+xreadgroup", "+xack"}  # fmt: skip
     assert not writes & set(line.replace("(", " ").replace(")", " ").split())
     assert "~oc:*" not in line.split() and "%R~oc:*" not in line.split()
 
 
 def test_an_operator_may_clear_the_halt_and_disarm_and_a_worker_has_its_prefix():
-    assert "(~oc:halt ~oc:deadman +del +watch +hgetall)" in " ".join(rules("operator", "oc"))
+    assert "(~oc:halt ~oc:deadman ~oc:deadman:beats +del)" in " ".join(rules("operator", "oc"))
     worker = rules("worker", "oc", db=3)
     assert worker[:3] == ["~oc:*", "&oc:*", "&oc:celery:/3.celery.pidbox"]
     assert "+flushall" not in worker and "+@all" not in worker
