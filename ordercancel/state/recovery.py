@@ -29,6 +29,7 @@ from ordercancel.node.runtime import EXPIRE_MARGIN_MS, Runtime
 from ordercancel.observe import sentry
 from ordercancel.outcomes import ErrorCode, Status
 from ordercancel.request import now_ms
+from ordercancel.state import sentinel
 
 log = logging.getLogger("ordercancel")
 BEAT_S = 1.0
@@ -41,6 +42,7 @@ class Heartbeat(threading.Thread):
         super().__init__(name="ordercancel-heartbeat", daemon=True)
         self.rt, self.queues, self.send = rt, queues, send
         self.stopped = threading.Event()
+        self.primary = sentinel.primary_of(rt.store.redis)
 
     def run(self) -> None:
         while True:
@@ -62,6 +64,12 @@ class Heartbeat(threading.Thread):
         disown = list(rt.disowned)
         orphans = rt.renew_lease(self.queues, disown, limit=500)
         del rt.disowned[: len(disown)]
+        primary = sentinel.primary_of(rt.store.redis)
+        if primary != self.primary:
+            if self.primary is not None and primary is not None:
+                log.warning("Redis failed over: primary %s -> %s", self.primary, primary)
+                rt.after_failover()
+            self.primary = primary or self.primary
         for what, request_id, resends, message in orphans:
             if what == "expire":
                 self.expire(request_id, message)

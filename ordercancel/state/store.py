@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -20,20 +21,22 @@ import redis
 from ordercancel.config import Settings, safe_url
 from ordercancel.errors import Fenced, RedisUnavailable
 from ordercancel.events import Event
+from ordercancel.state import sentinel
 from ordercancel.state.keys import Keys
 
+log = logging.getLogger("ordercancel")
 #: Redis is away (restarting, failing over, unreachable): worth waiting for, not an outcome.
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError)
 #: Not an outcome: the request is left to run again (Redis away, or this node's lease lost).
 ABANDON = (Fenced, *REDIS_DOWN)
 #: Socket timeout of every Redis connection; blocking commands wait in slices shorter than this.
 SOCKET_TIMEOUT_S = 10.0
+#: after a WAIT that timed out short of its replicas, writes are not waited on for this long
+WAIT_PAUSE_S = 10.0
 BLOCK_SLICE_S = 5.0
 
 
-def connect(url: str, timeout: float = SOCKET_TIMEOUT_S) -> redis.Redis:
-    """A client for `redis://`, `rediss://` (TLS, verified) or `unix://` URLs; no call (a TLS
-    handshake included) takes longer than `timeout` seconds."""
+def _options(url: str, timeout: float) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "decode_responses": True,
         "health_check_interval": 15,
@@ -43,11 +46,21 @@ def connect(url: str, timeout: float = SOCKET_TIMEOUT_S) -> redis.Redis:
     }
     if urlsplit(url).scheme != "unix":
         kwargs["socket_keepalive"] = True
-    return redis.Redis.from_url(url, **kwargs)
+    return kwargs
+
+
+def connect(url: str, timeout: float = SOCKET_TIMEOUT_S) -> redis.Redis:
+    """A client for `redis://`, `rediss://` (TLS, verified), `unix://` or `redis+sentinel://`
+    URLs; no call (a TLS handshake included) takes longer than `timeout` seconds."""
+    if sentinel.is_sentinel(url):  # the primary the sentinels name, followed through failovers
+        return sentinel.client(url, _options(url, timeout))
+    return redis.Redis.from_url(url, **_options(url, timeout))
 
 
 def connect_raw(url: str) -> redis.Redis:
     """Like `connect`, but replies stay bytes (for input that may not be UTF-8)."""
+    if sentinel.is_sentinel(url):
+        return sentinel.client(url, {**_options(url, SOCKET_TIMEOUT_S), "decode_responses": False})
     client = connect(url)
     kwargs = dict(client.connection_pool.connection_kwargs, decode_responses=False)
     client.close()
@@ -83,12 +96,16 @@ class Store:
         maxlen: int,
         retention_s: int,
         audit_retention_s: int = 90 * 86_400,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 500,
     ):
         self.redis = client
         self.keys = keys
         self.maxlen = maxlen
         self.ttl = retention_s
         self.audit_retention_ms = audit_retention_s * 1000
+        self.wait_replicas, self.wait_timeout_ms = wait_replicas, wait_timeout_ms
+        self._wait_paused_until = 0.0
         #: called with every final event this store publishes (not one already published)
         self.on_final: Callable[[Event], None] | None = None
         self._begin = _script(client, "begin")
@@ -107,7 +124,26 @@ class Store:
             maxlen=settings.results_maxlen,
             retention_s=settings.idempotency_retention_s,
             audit_retention_s=settings.audit_retention_s,
+            wait_replicas=settings.wait_replicas,
+            wait_timeout_ms=settings.wait_timeout_ms,
         )
+
+    def replicated(self, what: str) -> bool:
+        """After a write whose loss in a failover would lose a request or a halt: wait until
+        `wait_replicas` replicas have it (WAIT), for `wait_timeout_ms` at most. False (and a
+        warning) when fewer did: the write is on the primary alone for now, and so are the
+        next ones for `WAIT_PAUSE_S` (no replica to wait for, e.g. right after a failover:
+        waiting out the timeout on every write would stall the request path)."""
+        if not self.wait_replicas or time.monotonic() < self._wait_paused_until:
+            return not self.wait_replicas
+        acked = int(self.redis.wait(self.wait_replicas, self.wait_timeout_ms))
+        if acked < self.wait_replicas:
+            self._wait_paused_until = time.monotonic() + WAIT_PAUSE_S
+            log.warning("%s: on %d of %d replica(s) after %d ms; not waiting for %d s",
+                        what, acked, self.wait_replicas, self.wait_timeout_ms,
+                        WAIT_PAUSE_S)  # fmt: skip
+            return False
+        return True
 
     def _keys(self, request_id: str, account: str) -> list[str]:
         return [
@@ -285,6 +321,27 @@ class Store:
             )
             cleared = pipe.execute()[0]
         return bool(cleared)
+
+    def reassert_halt(self) -> bool:
+        """Raise the halt again from the audit stream when its newest `kill` has no `resume`
+        after it and the halt flag is gone (lost in a failover); True when it was raised."""
+        if self.redis.exists(self.keys.halt):
+            return False
+        entries: Any = self.redis.xrevrange(self.keys.audit, count=1000)
+        last = next((f for _, f in entries if f.get("event") in ("kill", "resume")), None)
+        if last is None or last["event"] != "kill":
+            return False
+        self.set_halt(
+            {
+                "reason": last.get("reason") or "kill",
+                "since_ms": last.get("ts", ""),
+                "request_id": last.get("request_id", ""),
+                "accounts": last.get("accounts", ""),
+                "symbols": last.get("symbols", ""),
+                "requested_by": last.get("requested_by", ""),
+            }
+        )
+        return True
 
     def audit(self, event: str, **fields: str) -> None:
         """Append to the audit stream (`Keys.audit`), trimming it to the retention (workers)."""

@@ -5,6 +5,8 @@
 --   take: {0, 0} taken; {1, ms} the scope is held that long; {2, ms} no room for that long
 --   burn: take half of what the window has left (a 429 without Retry-After); returns it
 --   hold: hold the scope ARGV[5] ms (a Retry-After); never shortens a hold
+--   failover: hold routine work for a window (the counts of the calls the old primary had not
+--         replicated are lost: routine waits until none of them can count); urgent work goes on
 --   left: calls the window has room for
 local op, window = ARGV[1], tonumber(ARGV[2])
 local limit, routine = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -43,7 +45,9 @@ end
 
 if op == 'take' then
   local held = redis.call('PTTL', KEYS[3])
-  if held > 0 then return {1, held} end
+  if held > 0 and (routine > 0 or redis.call('GET', KEYS[3]) ~= 'failover') then
+    return {1, held}
+  end
   local wait = wait_for(KEYS[1], limit)
   if routine > 0 then wait = math.max(wait, wait_for(KEYS[2], routine)) end
   if wait > 0 then return {2, wait} end
@@ -57,6 +61,11 @@ elseif op == 'burn' then
 elseif op == 'hold' then
   if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[5]) then
     redis.call('SET', KEYS[3], '1', 'PX', ARGV[5])
+  end
+  return 1
+elseif op == 'failover' then
+  if redis.call('PTTL', KEYS[3]) < window then
+    redis.call('SET', KEYS[3], 'failover', 'PX', window)
   end
   return 1
 elseif op == 'left' then
