@@ -104,18 +104,24 @@ class Client:
             message.setdefault("requested_by", self.requested_by)
         message.setdefault("request_id", new_request_id())
         fields: Any = {"request": json.dumps(message)}
-        entry_id = self._xadd_retrying(fields)
-        self.store.replicated(f"request {message['request_id']}")  # a failover keeps it
+        entry_id = self._xadd_retrying(fields, str(message["request_id"]))
         return Ticket(self, known_id({**message, "_entry_id": str(entry_id)}) or str(entry_id))
 
-    def _xadd_retrying(self, fields: Any) -> Any:
-        """XADD the request; while Redis is away (restarting, or failing over to a replica)
-        try again for up to `timeout` seconds. An entry that landed before its answer was
-        lost is then sent twice under one request id: the workers drop the second."""
+    def _xadd_retrying(self, fields: Any, request_id: str) -> Any:
+        """XADD the request, and WAIT (on the same connection) until a replica has it when
+        one is configured; while Redis is away (restarting, or failing over to a replica) try
+        again for up to `timeout` seconds. An entry that landed before its answer was lost is
+        then sent twice under one request id: the workers drop the second."""
         end = time.monotonic() + self.timeout
         while True:
             try:
-                return self.store.redis.xadd(self.keys.requests, fields)
+                with self.store.redis.pipeline(transaction=False) as pipe:
+                    pipe.xadd(self.keys.requests, fields)
+                    waits = self.store.wait_in(pipe)
+                    replies = pipe.execute()
+                if waits:
+                    self.store.waited(int(replies[-1]), f"request {request_id}")
+                return replies[0]
             except REDIS_DOWN:
                 if time.monotonic() + 0.2 > end:
                     raise

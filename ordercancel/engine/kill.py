@@ -50,7 +50,6 @@ def kill_flow(
             "requested_by": req.requested_by,
         }
     )
-    rt.store.replicated(f"the halt of kill {req.request_id}")  # before any cancel
     claim = json.dumps(
         {"request_id": req.request_id, "accounts": list(accounts), "symbols": list(req.symbols)}
     )

@@ -128,22 +128,25 @@ class Store:
             wait_timeout_ms=settings.wait_timeout_ms,
         )
 
-    def replicated(self, what: str) -> bool:
-        """After a write whose loss in a failover would lose a request or a halt: wait until
-        `wait_replicas` replicas have it (WAIT), for `wait_timeout_ms` at most. False (and a
-        warning) when fewer did: the write is on the primary alone for now, and so are the
-        next ones for `WAIT_PAUSE_S` (no replica to wait for, e.g. right after a failover:
-        waiting out the timeout on every write would stall the request path)."""
+    def wait_in(self, pipe: Any) -> bool:
+        """Queue a WAIT for `wait_replicas` replicas (at most `wait_timeout_ms`) at the end of
+        `pipe`, after the writes whose loss in a failover would lose a request or a halt: WAIT
+        counts the writes of its own connection, so it must travel with them. False when none
+        is due (none configured, or paused after one fell short)."""
         if not self.wait_replicas or time.monotonic() < self._wait_paused_until:
-            return not self.wait_replicas
-        acked = int(self.redis.wait(self.wait_replicas, self.wait_timeout_ms))
+            return False
+        pipe.wait(self.wait_replicas, self.wait_timeout_ms)
+        return True
+
+    def waited(self, acked: int, what: str) -> None:
+        """After a WAIT: fewer replicas than wanted (none connected, e.g. right after a
+        failover) leaves the write on the primary alone; then no write waits for
+        `WAIT_PAUSE_S` (waiting out the timeout on every write would stall the request path)."""
         if acked < self.wait_replicas:
             self._wait_paused_until = time.monotonic() + WAIT_PAUSE_S
             log.warning("%s: on %d of %d replica(s) after %d ms; not waiting for %d s",
                         what, acked, self.wait_replicas, self.wait_timeout_ms,
                         WAIT_PAUSE_S)  # fmt: skip
-            return False
-        return True
 
     def _keys(self, request_id: str, account: str) -> list[str]:
         return [
@@ -228,12 +231,16 @@ class Store:
         def args(request_id: str, message: Mapping[str, Any], due_ms: int) -> list[Any]:
             return [request_id, json.dumps(message), due_ms, message.get("_entry_id") or ""]
 
-        if len(items) == 1:  # a pipeline of scripts costs a SCRIPT EXISTS round trip first
-            return [bool(self._record(keys=keys, args=args(*items[0])))]
+        if len(items) == 1 and not self.wait_replicas:  # a pipeline of scripts costs a SCRIPT
+            return [bool(self._record(keys=keys, args=args(*items[0])))]  # EXISTS round trip
         with self.redis.pipeline(transaction=False) as pipe:
             for item in items:
                 self._record(keys=keys, args=args(*item), client=pipe)
-            return [bool(done) for done in pipe.execute()]
+            waits = self.wait_in(pipe)  # recorded on a replica before the intake acknowledges
+            replies = pipe.execute()
+        if waits:
+            self.waited(int(replies.pop()), f"{len(items)} ledger record(s)")
+        return [bool(done) for done in replies]
 
     def beat(
         self,
@@ -296,8 +303,14 @@ class Store:
         return {rid: _final_of(r) for rid, r in zip(request_ids, replies, strict=True)}
 
     def set_halt(self, fields: dict[str, str]) -> None:
+        """Raise the halt flag, on a replica too when one is configured (WAIT)."""
         mapping: Any = dict(fields)  # redis-py 8 types the keys invariantly
-        self.redis.hset(self.keys.halt, mapping=mapping)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self.keys.halt, mapping=mapping)
+            waits = self.wait_in(pipe)
+            replies = pipe.execute()
+        if waits:
+            self.waited(int(replies[-1]), f"the halt of {fields.get('request_id')}")
 
     def halted(self) -> dict[str, str] | None:
         raw: Any = self.redis.hgetall(self.keys.halt)

@@ -4,6 +4,8 @@ is closed once at the venue, and a kill after the failover completes."""
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -13,7 +15,7 @@ import pytest
 from ordercancel.client import Client
 from ordercancel.config import Settings
 from ordercancel.sim.admin import SimAdmin
-from ordercancel.state.store import connect
+from ordercancel.state.store import Store, connect
 
 from .conftest import order_status, seed, start_stack
 from .redis7 import REDIS_SERVER, has_redis7, sentinel_group
@@ -35,6 +37,31 @@ def test_a_url_names_the_sentinels_the_primary_and_the_database(tmp_path):
         assert direct.get("k") == "v"
         r.close()
         direct.close()
+
+
+def test_writes_that_must_survive_a_failover_wait_for_the_replica(tmp_path):
+    with sentinel_group(tmp_path) as group:
+        settings = Settings.from_mapping(
+            {"redis": {"url": group.url(), "wait_timeout_ms": 300}}, None, env={}
+        )
+        store = Store.from_settings(settings)
+        try:
+            assert store.record_many([("r1", {"_entry_id": "1-0"}, 0)]) == [True]
+            assert store._wait_paused_until == 0.0  # the replica acknowledged it
+            replica = group.procs["replica"]
+            os.kill(replica.pid, signal.SIGSTOP)  # a replica that cannot acknowledge
+            try:
+                with store.redis.pipeline(transaction=False) as pipe:
+                    pipe.set("k", "v")
+                    assert store.wait_in(pipe)
+                    assert pipe.execute()[-1] == 0  # WAIT ran out: nobody has it but the primary
+                store.waited(0, "a test write")
+                with store.redis.pipeline(transaction=False) as pipe:
+                    assert not store.wait_in(pipe)  # no more waiting for a while
+            finally:
+                os.kill(replica.pid, signal.SIGCONT)
+        finally:
+            store.redis.close()
 
 
 @pytest.mark.timeout(300)
