@@ -316,7 +316,8 @@ class Settings:
         return cls(
             redis_url=url,
             wait_replicas=_int(redis, "wait_replicas", 1 if ha else 0, 0, 16, "redis"),
-            wait_timeout_ms=_int(redis, "wait_timeout_ms", 500, 1, 60_000, "redis"),
+            # below the socket timeout (10 s): a WAIT cut by it would be sent again
+            wait_timeout_ms=_int(redis, "wait_timeout_ms", 500, 1, 5_000, "redis"),
             prefix=prefix,
             results_maxlen=_int(results, "maxlen", 1_000_000, 1_000, 10**9, "results"),
             idempotency_retention_s=_int(

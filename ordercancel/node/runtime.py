@@ -118,10 +118,10 @@ class Runtime:
         """Redis failed over to a new primary: hold routine work in every budget scope for a
         window, and raise the halt again if the newest kill in the audit stream has no resume
         after it (the halt may not have reached the replica)."""
-        for account in self.settings.accounts:
-            self.budget(self.venue(account)).after_failover()
         if self.store.reassert_halt():
             log.warning("after a failover: the halt of the last kill was raised again")
+        for account in self.settings.accounts:
+            self.budget(self.venue(account)).after_failover()
 
     def venue(self, account: str) -> Venue:
         """The account's venue connection, made once per process."""

@@ -42,7 +42,6 @@ class Heartbeat(threading.Thread):
         super().__init__(name="ordercancel-heartbeat", daemon=True)
         self.rt, self.queues, self.send = rt, queues, send
         self.stopped = threading.Event()
-        self.primary = sentinel.primary_of(rt.store.redis)
 
     def run(self) -> None:
         while True:
@@ -64,12 +63,6 @@ class Heartbeat(threading.Thread):
         disown = list(rt.disowned)
         orphans = rt.renew_lease(self.queues, disown, limit=500)
         del rt.disowned[: len(disown)]
-        primary = sentinel.primary_of(rt.store.redis)
-        if primary != self.primary:
-            if self.primary is not None and primary is not None:
-                log.warning("Redis failed over: primary %s -> %s", self.primary, primary)
-                rt.after_failover()
-            self.primary = primary or self.primary
         for what, request_id, resends, message in orphans:
             if what == "expire":
                 self.expire(request_id, message)
@@ -79,6 +72,24 @@ class Heartbeat(threading.Thread):
             else:
                 log.warning("recovery: request %s sent again (%d)", request_id, resends)
                 self.send(message)
+        self.check_primary()
+
+    def check_primary(self) -> None:
+        """With Sentinel: the primary this node talks to, against the one the workers last
+        recorded (`Keys.primary`, swapped atomically: one node sees each change, a node that
+        started after it too). Another one means a failover: `Runtime.after_failover`."""
+        primary = sentinel.primary_of(self.rt.store.redis)
+        if primary is None:
+            return
+        now = f"{primary[0]}:{primary[1]}"
+        before = self.rt.store.swap_primary(now)
+        if before is not None and before != now:
+            log.warning("Redis failed over: primary %s -> %s", before, now)
+            try:
+                self.rt.after_failover()
+            except BaseException:  # not done: the next beat (here or elsewhere) tries again
+                self.rt.store.swap_primary(before)
+                raise
 
     def expire(self, request_id: str, message: dict[str, Any]) -> None:
         """Its deadline passed while it waited for a worker: `expired`, never sent."""

@@ -125,7 +125,8 @@ class Store:
             retention_s=settings.idempotency_retention_s,
             audit_retention_s=settings.audit_retention_s,
             wait_replicas=settings.wait_replicas,
-            wait_timeout_ms=settings.wait_timeout_ms,
+            # a WAIT longer than the socket's timeout would be cut, and its writes sent again
+            wait_timeout_ms=min(settings.wait_timeout_ms, int(timeout * 500)),
         )
 
     def wait_in(self, pipe: Any) -> bool:
@@ -334,6 +335,11 @@ class Store:
             )
             cleared = pipe.execute()[0]
         return bool(cleared)
+
+    def swap_primary(self, address: str) -> str | None:
+        """Record the primary's address; the one recorded before (None: none was)."""
+        before = self.redis.set(self.keys.primary, address, get=True)
+        return str(before) if before is not None else None
 
     def reassert_halt(self) -> bool:
         """Raise the halt again from the audit stream when its newest `kill` has no `resume`

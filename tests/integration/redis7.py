@@ -139,6 +139,12 @@ def sentinel_group(workdir: Path, master: str = "oc-test") -> Iterator[SentinelG
             group.procs[f"sentinel{i}"] = _start(workdir, f"sentinel{i}", [str(conf), "--sentinel"])
 
         def ready() -> bool:
+            r = redis.Redis(port=ports["replica"], decode_responses=True, socket_timeout=2)
+            try:  # synced: it acknowledges writes (WAIT)
+                if r.info("replication").get("master_link_status") != "up":
+                    return False
+            finally:
+                r.close()
             for i in (1, 2, 3):
                 s = redis.Redis(port=ports[f"sentinel{i}"], decode_responses=True, socket_timeout=2)
                 try:
@@ -149,7 +155,7 @@ def sentinel_group(workdir: Path, master: str = "oc-test") -> Iterator[SentinelG
                     s.close()
             return True
 
-        _until("the sentinels see the replica and each other", ready, 60)
+        _until("the replica synced, the sentinels seeing it and each other", ready, 60)
         yield group
     finally:
         for proc in group.procs.values():

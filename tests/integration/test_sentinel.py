@@ -107,9 +107,11 @@ def test_requests_survive_a_sigkilled_primary_and_a_kill_follows(tmp_path):
             assert all(counts[t.request_id] == 1 for _, t in tickets), counts.most_common(3)
             # the workers saw the new primary: routine work waits a window in every scope
             r = connect(stack.settings.broker_redis_url)
-            holds = {k: r.get(k) for k in r.scan_iter(match=f"{stack.prefix}:budget:hold:*")}
+            holds = list(r.scan_iter(match=f"{stack.prefix}:budget:failover:*"))
+            # (Ajaib's 1 s window has passed by now; ZebPay's 60 s one has not)
+            assert "zebpay@127.0.0.1" in {h.rsplit(":", 1)[1] for h in holds}, holds
+            assert r.get(f"{stack.prefix}:primary") == f"127.0.0.1:{new}"
             r.close()
-            assert holds and set(holds.values()) == {"failover"}, holds
             # and a kill after it goes through the hold, on the ZebPay scope held for 60 s
             ids = seed(admin, "zebpay-flat", n=3)
             final = client.kill("after the failover", ["zebpay-flat"]).wait(60)

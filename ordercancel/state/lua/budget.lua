@@ -1,6 +1,6 @@
 -- One scope's rate budget (see budget.py), on the Redis server's clock. A window is a list of
 -- call times, newest first: room for a call while fewer than `limit` fall inside the window.
--- KEYS: window, routine window, hold
+-- KEYS: window, routine window, hold, failover hold (routine work only)
 -- ARGV: op, window_ms, limit, routine_limit (0: urgent, no routine token)
 --   take: {0, 0} taken; {1, ms} the scope is held that long; {2, ms} no room for that long
 --   burn: take half of what the window has left (a 429 without Retry-After); returns it
@@ -45,9 +45,8 @@ end
 
 if op == 'take' then
   local held = redis.call('PTTL', KEYS[3])
-  if held > 0 and (routine > 0 or redis.call('GET', KEYS[3]) ~= 'failover') then
-    return {1, held}
-  end
+  if routine > 0 then held = math.max(held, redis.call('PTTL', KEYS[4])) end
+  if held > 0 then return {1, held} end
   local wait = wait_for(KEYS[1], limit)
   if routine > 0 then wait = math.max(wait, wait_for(KEYS[2], routine)) end
   if wait > 0 then return {2, wait} end
@@ -64,9 +63,7 @@ elseif op == 'hold' then
   end
   return 1
 elseif op == 'failover' then
-  if redis.call('PTTL', KEYS[3]) < window then
-    redis.call('SET', KEYS[3], 'failover', 'PX', window)
-  end
+  redis.call('SET', KEYS[4], '1', 'PX', window)
   return 1
 elseif op == 'left' then
   return left()
