@@ -422,9 +422,10 @@ def _check_redis_url(url: object) -> None:
 
 
 def _tls_warnings(url: str) -> list[str]:
-    """A `rediss://` URL that turns certificate verification (or its host name check) off."""
+    """A `rediss://` or Sentinel URL that turns certificate verification (or its host name
+    check) off."""
     parts = urlsplit(url)
-    if parts.scheme != "rediss":
+    if parts.scheme not in ("rediss", sentinel.SCHEME):
         return []
     query = {k: v[0] for k, v in parse_qs(parts.query, True).items()}  # redis-py: the first
     if query.get("ssl_cert_reqs") == "none":
