@@ -548,8 +548,10 @@ def _with_password(url: str, raw: object, env: Mapping[str, str]) -> str:
 def safe_url(url: str) -> str:
     """A URL with its passwords masked (the server's, the sentinels', a key file's)."""
     parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":****@")
-        parts = parts._replace(netloc=netloc)
-    query = re.sub(r"((?:^|&)(?:sentinel_password|ssl_password)=)[^&]*", r"\1****", parts.query)
-    return urlunsplit(parts._replace(query=query))
+    masked = parts._replace(
+        netloc=parts.netloc.replace(f":{parts.password}@", ":****@")
+        if parts.password
+        else parts.netloc,
+        query=re.sub(r"((?:^|&)(?:sentinel_password|ssl_password)=)[^&]*", r"\1****", parts.query),
+    )
+    return url if masked == parts else urlunsplit(masked)  # (unix:/// would lose a slash)
