@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis
+from redis._parsers.base import BaseParser
 
 from ordercancel.config import Settings, safe_url
 from ordercancel.errors import Fenced, RedisUnavailable
@@ -25,6 +26,16 @@ from ordercancel.state import sentinel
 from ordercancel.state.keys import Keys
 
 log = logging.getLogger("ordercancel")
+
+
+class NoReplicas(redis.ResponseError, redis.ConnectionError):
+    """`NOREPLICAS`: a primary under `min-replicas-to-write` has no replica in time (one
+    restarting, or right after a failover): Redis is away for writes, not an answer."""
+
+
+# redis-py names its errors by their first word; this one it leaves a plain ResponseError
+BaseParser.EXCEPTION_CLASSES.setdefault("NOREPLICAS", NoReplicas)
+
 #: Redis is away (restarting, failing over, unreachable): worth waiting for, not an outcome.
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError)
 #: Not an outcome: the request is left to run again (Redis away, or this node's lease lost).
@@ -455,7 +466,9 @@ def redis_problem(exc: BaseException, url: str) -> RedisUnavailable:
     """What went wrong talking to Redis at `url`, in one line (no traceback, no password)."""
     where = safe_url(url)
     text = " ".join(str(exc).split())[:200]
-    if isinstance(exc, redis.AuthenticationError):
+    if isinstance(exc, NoReplicas):
+        why = f"Redis at {where} refuses writes: no replica answered in time (NOREPLICAS)"
+    elif isinstance(exc, redis.AuthenticationError):
         why = f"Redis at {where} refused the credentials ({text})"
     elif isinstance(exc, redis.exceptions.NoPermissionError):
         why = (

@@ -15,7 +15,7 @@ import pytest
 from ordercancel.client import Client
 from ordercancel.config import Settings
 from ordercancel.sim.admin import SimAdmin
-from ordercancel.state.store import Store, connect
+from ordercancel.state.store import NoReplicas, Store, connect
 
 from .conftest import order_status, seed, start_stack
 from .redis7 import REDIS_SERVER, has_redis7, sentinel_group
@@ -62,6 +62,34 @@ def test_writes_that_must_survive_a_failover_wait_for_the_replica(tmp_path):
                 os.kill(replica.pid, signal.SIGCONT)
         finally:
             store.redis.close()
+
+
+def test_a_primary_without_replicas_is_waited_for_like_one_away(tmp_path):
+    # min-replicas-to-write: with its replica stopped the primary answers NOREPLICAS; the
+    # client keeps trying within its timeout, as it does while Redis is away
+    with sentinel_group(tmp_path) as group:
+        primary = connect(f"redis://127.0.0.1:{group.ports['primary']}/0")
+        primary.config_set("min-replicas-to-write", 1)
+        primary.config_set("min-replicas-max-lag", 1)
+        tables = {"redis": {"url": group.url(), "wait_replicas": 0}}
+        client = Client(Settings.from_mapping(tables, None, env={}), timeout=30.0)
+        replica = group.procs["replica"]
+        os.kill(replica.pid, signal.SIGSTOP)
+        try:
+            while True:  # until the primary notices (min-replicas-max-lag)
+                try:
+                    primary.set("probe", "1")
+                except NoReplicas:  # redis-py's ResponseError, named by ordercancel
+                    break
+                time.sleep(0.2)
+            threading.Timer(1.0, os.kill, (replica.pid, signal.SIGCONT)).start()
+            ticket = client.cancel("zebpay-main", "o-1")  # refused, then taken
+            entries = primary.xrange(client.keys.requests)
+            assert any(ticket.request_id in f["request"] for _, f in entries)
+        finally:
+            os.kill(replica.pid, signal.SIGCONT)
+            client.close()
+            primary.close()
 
 
 @pytest.mark.timeout(300)
