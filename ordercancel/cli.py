@@ -27,6 +27,7 @@ from ordercancel.errors import ConfigError, OrderCancelError, RedisUnavailable, 
 from ordercancel.events import Event
 from ordercancel.outcomes import SUCCESS
 from ordercancel.settings import load_settings
+from ordercancel.state import sentinel
 from ordercancel.state.store import SOCKET_TIMEOUT_S, redis_problem
 from ordercancel.version import __version__
 
@@ -184,6 +185,8 @@ def _redis_db(settings: Settings) -> int:
     """The database number of the configured Redis URL (0 when none is configured)."""
     if settings.redis_url is None:
         return 0
+    if sentinel.is_sentinel(settings.redis_url):
+        return sentinel.parse(settings.redis_url).db
     return int(redis.connection.parse_url(settings.redis_url).get("db") or 0)
 
 

@@ -17,7 +17,7 @@ from ordercancel.outcomes import Kind
 from ordercancel.request import known_id, new_request_id
 from ordercancel.settings import load_settings
 from ordercancel.state.keys import Keys
-from ordercancel.state.store import SOCKET_TIMEOUT_S, Store, redis_problem
+from ordercancel.state.store import REDIS_DOWN, SOCKET_TIMEOUT_S, Store, redis_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -86,6 +86,7 @@ class Client:
         self.requested_by = requested_by
         self.keys = Keys(settings.prefix)
         self.store = Store.from_settings(settings, timeout)
+        self.timeout = timeout
 
     @classmethod
     def from_env(cls) -> Client:
@@ -103,8 +104,28 @@ class Client:
             message.setdefault("requested_by", self.requested_by)
         message.setdefault("request_id", new_request_id())
         fields: Any = {"request": json.dumps(message)}
-        entry_id = self.store.redis.xadd(self.keys.requests, fields)
+        entry_id = self._xadd_retrying(fields, str(message["request_id"]))
         return Ticket(self, known_id({**message, "_entry_id": str(entry_id)}) or str(entry_id))
+
+    def _xadd_retrying(self, fields: Any, request_id: str) -> Any:
+        """XADD the request, and WAIT (on the same connection) until a replica has it when
+        one is configured; while Redis is away (restarting, or failing over to a replica) try
+        again for up to `timeout` seconds. An entry that landed before its answer was lost is
+        then sent twice under one request id: the workers drop the second."""
+        end = time.monotonic() + self.timeout
+        while True:
+            try:
+                with self.store.redis.pipeline(transaction=False) as pipe:
+                    pipe.xadd(self.keys.requests, fields)
+                    waits = self.store.wait_in(pipe)
+                    replies = pipe.execute()
+                if waits:
+                    self.store.waited(int(replies[-1]), f"request {request_id}")
+                return replies[0]
+            except REDIS_DOWN:
+                if time.monotonic() + 0.2 > end:
+                    raise
+                time.sleep(0.2)
 
     def cancel(
         self,

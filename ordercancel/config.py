@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 
 from ordercancel.errors import ConfigError
+from ordercancel.state import sentinel
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_CONFIG_FILE = "ordercancel.toml"
@@ -37,7 +38,7 @@ COMMON_ACCOUNT_FIELDS = (
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
 #: every table of the config file and its keys (`accounts` holds one table per account)
 TABLES: dict[str, tuple[str, ...]] = {
-    "redis": ("url", "password"),
+    "redis": ("url", "password", "wait_replicas", "wait_timeout_ms"),
     "ordercancel": ("prefix",),
     "results": ("maxlen",),
     "idempotency": ("retention_s",),
@@ -183,6 +184,10 @@ class Settings:
     """Everything a client or a worker needs, resolved and validated."""
 
     redis_url: str | None = None
+    #: replicas a write that would lose a request or a halt waits for (WAIT), and how long at
+    #: most; default 1 with a Sentinel URL, 0 (no WAIT) otherwise (docs/guarantees.md)
+    wait_replicas: int = 0
+    wait_timeout_ms: int = 500
     prefix: str = "ordercancel"
     results_maxlen: int = 1_000_000
     idempotency_retention_s: int = 24 * 3600
@@ -234,10 +239,13 @@ class Settings:
         return out + _tls_warnings(self.redis_url or "")
 
     def secret_values(self) -> list[str]:
-        """Every configured secret's value: the accounts' and the Redis password."""
+        """Every configured secret's value: the accounts', the Redis and sentinel passwords."""
         out = [v for account in self.accounts.values() for v in account.secret_values()]
-        password = urlsplit(self.broker_redis_url).password
-        return out + (sorted({password, unquote(password)}) if password else [])
+        parts = urlsplit(self.broker_redis_url)
+        query = parse_qs(parts.query, True)
+        passwords = [parts.password, *query.get("sentinel_password", [])]
+        passwords += query.get("ssl_password", [])
+        return out + sorted({v for p in passwords if p for v in (p, unquote(p))})
 
     @classmethod
     def from_env(
@@ -304,8 +312,12 @@ class Settings:
             if venues is None
             else {name: _account(name, t, env, venues) for name, t in accounts_table.items()}
         )
+        ha = url is not None and sentinel.is_sentinel(str(url))
         return cls(
             redis_url=url,
+            wait_replicas=_int(redis, "wait_replicas", 1 if ha else 0, 0, 16, "redis"),
+            # below the socket timeout (10 s): a WAIT cut by it would be sent again
+            wait_timeout_ms=_int(redis, "wait_timeout_ms", 500, 1, 5_000, "redis"),
             prefix=prefix,
             results_maxlen=_int(results, "maxlen", 1_000_000, 1_000, 10**9, "results"),
             idempotency_retention_s=_int(
@@ -389,8 +401,16 @@ def _int(table: Mapping[str, Any], key: str, default: int, lo: int, hi: int, sec
 
 def _check_redis_url(url: object) -> None:
     parts = urlsplit(url) if isinstance(url, str) else None
+    if parts is not None and isinstance(url, str) and parts.scheme == sentinel.SCHEME:
+        try:
+            sentinel.parse(url)
+        except ValueError as exc:
+            raise ConfigError(str(exc), field="redis.url") from None
+        return
     if parts is None or parts.scheme not in ("redis", "rediss", "unix"):
-        raise ConfigError("must be a redis://, rediss:// or unix:// URL", field="redis.url")
+        raise ConfigError(
+            "must be a redis://, rediss://, unix:// or redis+sentinel:// URL", field="redis.url"
+        )
     if parts.scheme != "unix" and not parts.hostname:
         raise ConfigError("has no host", field="redis.url")
     if parts.scheme == "unix" and not parts.path:
@@ -402,9 +422,10 @@ def _check_redis_url(url: object) -> None:
 
 
 def _tls_warnings(url: str) -> list[str]:
-    """A `rediss://` URL that turns certificate verification (or its host name check) off."""
+    """A `rediss://` or Sentinel URL that turns certificate verification (or its host name
+    check) off."""
     parts = urlsplit(url)
-    if parts.scheme != "rediss":
+    if parts.scheme not in ("rediss", sentinel.SCHEME):
         return []
     query = {k: v[0] for k, v in parse_qs(parts.query, True).items()}  # redis-py: the first
     if query.get("ssl_cert_reqs") == "none":
@@ -525,9 +546,12 @@ def _with_password(url: str, raw: object, env: Mapping[str, str]) -> str:
 
 
 def safe_url(url: str) -> str:
-    """A URL with its password masked."""
+    """A URL with its passwords masked (the server's, the sentinels', a key file's)."""
     parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":****@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
+    masked = parts._replace(
+        netloc=parts.netloc.replace(f":{parts.password}@", ":****@")
+        if parts.password
+        else parts.netloc,
+        query=re.sub(r"((?:^|&)(?:sentinel_password|ssl_password)=)[^&]*", r"\1****", parts.query),
+    )
+    return url if masked == parts else urlunsplit(masked)  # (unix:/// would lose a slash)

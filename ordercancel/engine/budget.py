@@ -84,6 +84,11 @@ class Budget:
         else:
             self._run("burn")
 
+    def after_failover(self) -> None:
+        """A new primary: the calls whose counts it never received may still be inside the
+        window, so routine work waits one whole window; kills go on (docs/guarantees.md)."""
+        self._run("failover")
+
     def left(self) -> int:
         """Calls the window has room for now."""
         return int(self._run("left"))

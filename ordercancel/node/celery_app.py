@@ -24,6 +24,7 @@ from kombu.exceptions import OperationalError
 from ordercancel.config import Settings
 from ordercancel.node.queues import ROUTINE, URGENT, queue_for
 from ordercancel.request import known_id, new_request_id
+from ordercancel.state import sentinel
 from ordercancel.state.keys import Keys
 from ordercancel.state.store import Store
 
@@ -106,9 +107,10 @@ def broker_url(redis_url: str) -> str:
 
 
 def make_celery(settings: Settings) -> Celery:
-    app = Celery(
-        "ordercancel", broker=broker_url(settings.broker_redis_url), include=["ordercancel.tasks"]
-    )
+    url, transport = broker_url(settings.broker_redis_url), dict[str, Any]()
+    if sentinel.is_sentinel(settings.broker_redis_url):
+        url, transport = sentinel.broker_params(settings.broker_redis_url)
+    app = Celery("ordercancel", broker=url, include=["ordercancel.tasks"])
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -121,7 +123,10 @@ def make_celery(settings: Settings) -> Celery:
         broker_transport_options={
             "global_keyprefix": Keys(settings.prefix).celery,
             "queue_order_strategy": "priority",  # a worker on both queues drains urgent first
+            **transport,  # Sentinel: master_name, the sentinels' own options
         },
+        # a demoted primary's errors reconnect the consumer (celery#7946), as a lost link does
+        broker_channel_error_retry=True,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,  # Redis restarting: never give up
         worker_pool="threads",

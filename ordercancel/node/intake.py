@@ -185,7 +185,9 @@ class Intake(threading.Thread):
             request["_entry_id"] = entry_id
             requests.append(request)
         if requests:
-            self.dispatch(requests)  # a failure here leaves the entries pending: claimed later
+            # a failure here leaves the entries pending: claimed later. The ledger records
+            # are on a replica before the entries are acknowledged (`Store.record_many`)
+            self.dispatch(requests)
         if entries:
             self.raw.xack(self.keys.requests, GROUP, *(entry_id for entry_id, _ in entries))
 

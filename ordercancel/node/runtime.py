@@ -114,6 +114,15 @@ class Runtime:
                 self._budget_of[venue.account.name] = budget
         return budget
 
+    def after_failover(self) -> None:
+        """Redis failed over to a new primary: hold routine work in every budget scope for a
+        window, and raise the halt again if the newest kill in the audit stream has no resume
+        after it (the halt may not have reached the replica)."""
+        if self.store.reassert_halt():
+            log.warning("after a failover: the halt of the last kill was raised again")
+        for account in self.settings.accounts:
+            self.budget(self.venue(account)).after_failover()
+
     def venue(self, account: str) -> Venue:
         """The account's venue connection, made once per process."""
         venue = self._venues.get(account)

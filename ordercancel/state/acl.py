@@ -23,9 +23,9 @@ from ordercancel.state.keys import Keys
 
 ROLES = ("producer", "operator", "worker")
 
-#: connecting: a URL's database, health checks (redis-py sends CLIENT SETINFO too, and goes on
-#: when refused: Redis 7.0 has no such command to grant)
-CONNECT = ["+ping", "+select"]
+#: connecting: a URL's database, health checks, WAIT for replicas (redis-py sends CLIENT SETINFO
+#: too, and goes on when refused: Redis 7.0 has no such command to grant)
+CONNECT = ["+ping", "+select", "+wait"]
 #: reading outcomes
 READ = ["+xread", "+xrange", "+xrevrange", "+xlen", "+get", "+hget", "+hgetall", "+smembers"]
 #: what the worker nodes send, their scripts' commands included (`lua/`), and kombu's

@@ -120,9 +120,17 @@ class Keys:
         return f"{self.final_prefix}{request_id}"
 
     def budget(self, scope: str) -> list[str]:
-        """A rate budget scope's keys: its window, its routine window, its hold (`budget.lua`)."""
+        """A rate budget scope's keys: its window, its routine window, its hold (a venue's
+        Retry-After), its routine hold after a failover (`budget.lua`)."""
         base = f"{self.prefix}:budget:{scope}"
-        return [base, f"{base}:routine", f"{self.prefix}:budget:hold:{scope}"]
+        hold = f"{self.prefix}:budget:hold:{scope}"
+        return [base, f"{base}:routine", hold, f"{self.prefix}:budget:failover:{scope}"]
+
+    @property
+    def primary(self) -> str:
+        """The Redis primary the workers last saw (`host:port`, Sentinel URLs only): a worker
+        that sees another one knows there was a failover (`recovery.py`)."""
+        return f"{self.prefix}:primary"
 
     def last(self, request_id: str) -> str:
         """The latest non-final event of a begun request (JSON): it was begun at least once."""

@@ -29,6 +29,7 @@ from ordercancel.node.runtime import EXPIRE_MARGIN_MS, Runtime
 from ordercancel.observe import sentry
 from ordercancel.outcomes import ErrorCode, Status
 from ordercancel.request import now_ms
+from ordercancel.state import sentinel
 
 log = logging.getLogger("ordercancel")
 BEAT_S = 1.0
@@ -71,6 +72,24 @@ class Heartbeat(threading.Thread):
             else:
                 log.warning("recovery: request %s sent again (%d)", request_id, resends)
                 self.send(message)
+        self.check_primary()
+
+    def check_primary(self) -> None:
+        """With Sentinel: the primary this node talks to, against the one the workers last
+        recorded (`Keys.primary`, swapped atomically: one node sees each change, a node that
+        started after it too). Another one means a failover: `Runtime.after_failover`."""
+        primary = sentinel.primary_of(self.rt.store.redis)
+        if primary is None:
+            return
+        now = f"{primary[0]}:{primary[1]}"
+        before = self.rt.store.swap_primary(now)
+        if before is not None and before != now:
+            log.warning("Redis failed over: primary %s -> %s", before, now)
+            try:
+                self.rt.after_failover()
+            except BaseException:  # not done: the next beat (here or elsewhere) tries again
+                self.rt.store.swap_primary(before)
+                raise
 
     def expire(self, request_id: str, message: dict[str, Any]) -> None:
         """Its deadline passed while it waited for a worker: `expired`, never sent."""

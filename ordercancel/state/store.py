@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -16,11 +17,24 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis
+from redis._parsers.base import BaseParser
 
 from ordercancel.config import Settings, safe_url
 from ordercancel.errors import Fenced, RedisUnavailable
 from ordercancel.events import Event
+from ordercancel.state import sentinel
 from ordercancel.state.keys import Keys
+
+log = logging.getLogger("ordercancel")
+
+
+class NoReplicas(redis.ResponseError, redis.ConnectionError):
+    """`NOREPLICAS`: a primary under `min-replicas-to-write` has no replica in time (one
+    restarting, or right after a failover): Redis is away for writes, not an answer."""
+
+
+# redis-py names its errors by their first word; this one it leaves a plain ResponseError
+BaseParser.EXCEPTION_CLASSES.setdefault("NOREPLICAS", NoReplicas)
 
 #: Redis is away (restarting, failing over, unreachable): worth waiting for, not an outcome.
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError)
@@ -28,12 +42,12 @@ REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError)
 ABANDON = (Fenced, *REDIS_DOWN)
 #: Socket timeout of every Redis connection; blocking commands wait in slices shorter than this.
 SOCKET_TIMEOUT_S = 10.0
+#: after a WAIT that timed out short of its replicas, writes are not waited on for this long
+WAIT_PAUSE_S = 10.0
 BLOCK_SLICE_S = 5.0
 
 
-def connect(url: str, timeout: float = SOCKET_TIMEOUT_S) -> redis.Redis:
-    """A client for `redis://`, `rediss://` (TLS, verified) or `unix://` URLs; no call (a TLS
-    handshake included) takes longer than `timeout` seconds."""
+def _options(url: str, timeout: float) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "decode_responses": True,
         "health_check_interval": 15,
@@ -43,11 +57,21 @@ def connect(url: str, timeout: float = SOCKET_TIMEOUT_S) -> redis.Redis:
     }
     if urlsplit(url).scheme != "unix":
         kwargs["socket_keepalive"] = True
-    return redis.Redis.from_url(url, **kwargs)
+    return kwargs
+
+
+def connect(url: str, timeout: float = SOCKET_TIMEOUT_S) -> redis.Redis:
+    """A client for `redis://`, `rediss://` (TLS, verified), `unix://` or `redis+sentinel://`
+    URLs; no call (a TLS handshake included) takes longer than `timeout` seconds."""
+    if sentinel.is_sentinel(url):  # the primary the sentinels name, followed through failovers
+        return sentinel.client(url, _options(url, timeout))
+    return redis.Redis.from_url(url, **_options(url, timeout))
 
 
 def connect_raw(url: str) -> redis.Redis:
     """Like `connect`, but replies stay bytes (for input that may not be UTF-8)."""
+    if sentinel.is_sentinel(url):
+        return sentinel.client(url, {**_options(url, SOCKET_TIMEOUT_S), "decode_responses": False})
     client = connect(url)
     kwargs = dict(client.connection_pool.connection_kwargs, decode_responses=False)
     client.close()
@@ -83,12 +107,16 @@ class Store:
         maxlen: int,
         retention_s: int,
         audit_retention_s: int = 90 * 86_400,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 500,
     ):
         self.redis = client
         self.keys = keys
         self.maxlen = maxlen
         self.ttl = retention_s
         self.audit_retention_ms = audit_retention_s * 1000
+        self.wait_replicas, self.wait_timeout_ms = wait_replicas, wait_timeout_ms
+        self._wait_paused_until = 0.0
         #: called with every final event this store publishes (not one already published)
         self.on_final: Callable[[Event], None] | None = None
         self._begin = _script(client, "begin")
@@ -107,7 +135,30 @@ class Store:
             maxlen=settings.results_maxlen,
             retention_s=settings.idempotency_retention_s,
             audit_retention_s=settings.audit_retention_s,
+            wait_replicas=settings.wait_replicas,
+            # a WAIT longer than the socket's timeout would be cut, and its writes sent again
+            wait_timeout_ms=min(settings.wait_timeout_ms, int(timeout * 500)),
         )
+
+    def wait_in(self, pipe: Any) -> bool:
+        """Queue a WAIT for `wait_replicas` replicas (at most `wait_timeout_ms`) at the end of
+        `pipe`, after the writes whose loss in a failover would lose a request or a halt: WAIT
+        counts the writes of its own connection, so it must travel with them. False when none
+        is due (none configured, or paused after one fell short)."""
+        if not self.wait_replicas or time.monotonic() < self._wait_paused_until:
+            return False
+        pipe.wait(self.wait_replicas, self.wait_timeout_ms)
+        return True
+
+    def waited(self, acked: int, what: str) -> None:
+        """After a WAIT: fewer replicas than wanted (none connected, e.g. right after a
+        failover) leaves the write on the primary alone; then no write waits for
+        `WAIT_PAUSE_S` (waiting out the timeout on every write would stall the request path)."""
+        if acked < self.wait_replicas:
+            self._wait_paused_until = time.monotonic() + WAIT_PAUSE_S
+            log.warning("%s: on %d of %d replica(s) after %d ms; not waiting for %d s",
+                        what, acked, self.wait_replicas, self.wait_timeout_ms,
+                        WAIT_PAUSE_S)  # fmt: skip
 
     def _keys(self, request_id: str, account: str) -> list[str]:
         return [
@@ -192,12 +243,16 @@ class Store:
         def args(request_id: str, message: Mapping[str, Any], due_ms: int) -> list[Any]:
             return [request_id, json.dumps(message), due_ms, message.get("_entry_id") or ""]
 
-        if len(items) == 1:  # a pipeline of scripts costs a SCRIPT EXISTS round trip first
-            return [bool(self._record(keys=keys, args=args(*items[0])))]
+        if len(items) == 1 and not self.wait_replicas:  # a pipeline of scripts costs a SCRIPT
+            return [bool(self._record(keys=keys, args=args(*items[0])))]  # EXISTS round trip
         with self.redis.pipeline(transaction=False) as pipe:
             for item in items:
                 self._record(keys=keys, args=args(*item), client=pipe)
-            return [bool(done) for done in pipe.execute()]
+            waits = self.wait_in(pipe)  # recorded on a replica before the intake acknowledges
+            replies = pipe.execute()
+        if waits:
+            self.waited(int(replies.pop()), f"{len(items)} ledger record(s)")
+        return [bool(done) for done in replies]
 
     def beat(
         self,
@@ -260,8 +315,14 @@ class Store:
         return {rid: _final_of(r) for rid, r in zip(request_ids, replies, strict=True)}
 
     def set_halt(self, fields: dict[str, str]) -> None:
+        """Raise the halt flag, on a replica too when one is configured (WAIT)."""
         mapping: Any = dict(fields)  # redis-py 8 types the keys invariantly
-        self.redis.hset(self.keys.halt, mapping=mapping)
+        with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self.keys.halt, mapping=mapping)
+            waits = self.wait_in(pipe)
+            replies = pipe.execute()
+        if waits:
+            self.waited(int(replies[-1]), f"the halt of {fields.get('request_id')}")
 
     def halted(self) -> dict[str, str] | None:
         raw: Any = self.redis.hgetall(self.keys.halt)
@@ -285,6 +346,32 @@ class Store:
             )
             cleared = pipe.execute()[0]
         return bool(cleared)
+
+    def swap_primary(self, address: str) -> str | None:
+        """Record the primary's address; the one recorded before (None: none was)."""
+        before = self.redis.set(self.keys.primary, address, get=True)
+        return str(before) if before is not None else None
+
+    def reassert_halt(self) -> bool:
+        """Raise the halt again from the audit stream when its newest `kill` has no `resume`
+        after it and the halt flag is gone (lost in a failover); True when it was raised."""
+        if self.redis.exists(self.keys.halt):
+            return False
+        entries: Any = self.redis.xrevrange(self.keys.audit, count=1000)
+        last = next((f for _, f in entries if f.get("event") in ("kill", "resume")), None)
+        if last is None or last["event"] != "kill":
+            return False
+        self.set_halt(
+            {
+                "reason": last.get("reason") or "kill",
+                "since_ms": last.get("ts", ""),
+                "request_id": last.get("request_id", ""),
+                "accounts": last.get("accounts", ""),
+                "symbols": last.get("symbols", ""),
+                "requested_by": last.get("requested_by", ""),
+            }
+        )
+        return True
 
     def audit(self, event: str, **fields: str) -> None:
         """Append to the audit stream (`Keys.audit`), trimming it to the retention (workers)."""
@@ -379,7 +466,9 @@ def redis_problem(exc: BaseException, url: str) -> RedisUnavailable:
     """What went wrong talking to Redis at `url`, in one line (no traceback, no password)."""
     where = safe_url(url)
     text = " ".join(str(exc).split())[:200]
-    if isinstance(exc, redis.AuthenticationError):
+    if isinstance(exc, NoReplicas):
+        why = f"Redis at {where} refuses writes: no replica answered in time (NOREPLICAS)"
+    elif isinstance(exc, redis.AuthenticationError):
         why = f"Redis at {where} refused the credentials ({text})"
     elif isinstance(exc, redis.exceptions.NoPermissionError):
         why = (

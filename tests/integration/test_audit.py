@@ -101,3 +101,25 @@ def test_ordercancel_audit_prints_and_filters_by_time(stack, client):
     assert future.returncode == 0 and future.stdout == ""
     bad = oc(stack, "audit", "--since", "yesterday")
     assert bad.returncode == 2 and "--since" in bad.stderr
+
+
+def test_a_halt_lost_with_a_primary_is_raised_again_from_the_audit_stream(stack, client):
+    # what a worker does when it sees a new primary (Runtime.after_failover): the newest kill
+    # in the audit stream has no resume after it, and the halt flag is gone
+    client.resume("before the test")
+    store = client.store
+    store.audit("kill", request_id="lost-kill", requested_by="risk@host", reason="drawdown",
+                accounts=json.dumps(["zebpay-flat"]), symbols="[]")  # fmt: skip
+    try:
+        assert store.reassert_halt() is True
+        halt = client.halted()
+        assert (halt["request_id"], halt["requested_by"], halt["accounts"]) == (
+            "lost-kill",
+            "risk@host",
+            ["zebpay-flat"],
+        )
+        assert store.reassert_halt() is False  # it is up: nothing to do
+        client.resume("checked")  # the resume is in the audit stream now
+        assert store.reassert_halt() is False and client.halted() is None
+    finally:
+        client.resume("after the test")

@@ -131,3 +131,21 @@ def test_a_429_with_retry_after_holds_the_whole_scope(budget):
     # and a shorter Retry-After later does not shorten the hold
     budget.penalize(retry_after=0.01)
     assert budget.redis.pttl(budget.hold_key) > 20_000
+
+
+def test_after_a_failover_routine_work_waits_a_window_and_kills_go_on(budget):
+    budget.after_failover()  # a new primary: the last counts may be lost
+    with pytest.raises(BudgetExhausted):
+        budget.acquire(0.5)  # routine: held for the 2 s window
+    assert budget.acquire(0.5, urgent=True) < 0.5  # a kill is not
+    # a venue's Retry-After still holds everyone, kills included, failover or not
+    budget.penalize(retry_after=30)
+    with pytest.raises(BudgetExhausted, match="wait"):
+        budget.acquire(0.5, urgent=True)
+
+
+def test_a_failover_does_not_lift_a_venues_retry_after(budget):
+    budget.penalize(retry_after=1.0)  # the venue said: wait 1 s
+    budget.after_failover()  # a 2 s routine hold, after it
+    with pytest.raises(BudgetExhausted, match="wait"):
+        budget.acquire(0.2, urgent=True)  # the kill still waits out the venue's second

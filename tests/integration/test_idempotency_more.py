@@ -40,7 +40,7 @@ def venue_held(stack, account: str) -> Iterator[None]:
     sleeps out each hold it finds: up to 3 s past the block). The hold is renewed until the
     block ends."""
     config = stack.settings.accounts[account]
-    [_, _, key_] = Keys(stack.prefix).budget(venue_class(config.venue).budget_scope(config))
+    key_ = Keys(stack.prefix).budget(venue_class(config.venue).budget_scope(config))[2]  # hold
     redis_, done = connect(stack.redis_url), threading.Event()
 
     def renew() -> None:  # 3 s ahead: a busy machine may starve this thread for a while

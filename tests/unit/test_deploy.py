@@ -1,4 +1,5 @@
-"""docker-compose.yml, the Dockerfile and .env.example: valid, and in step with the Makefile.
+"""docker-compose.yml, deploy/compose-sentinel.yml, the Dockerfile and .env.example: valid, and
+in step with the Makefile and with each other.
 
 No Docker engine runs here; `docker compose config` (or Debian's `docker-compose config`)
 validates and resolves the file without one."""
@@ -11,6 +12,7 @@ import subprocess
 import tempfile
 import tomllib
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import yaml
@@ -21,6 +23,8 @@ from ordercancel.settings import settings_from
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = ROOT / ".env.example"
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+SENTINEL_FILE = ROOT / "deploy" / "compose-sentinel.yml"
 
 
 def compose_command() -> list[str]:
@@ -38,21 +42,30 @@ def compose_command() -> list[str]:
 
 
 #: what a user fills in .env.example's empty required values with
-FILLED = {"REDIS_PASSWORD": "0123456789abcdef0123456789abcdef"}
+FILLED = {
+    "REDIS_PASSWORD": "0123456789abcdef0123456789abcdef",
+    "SENTINEL_PASSWORD": "fedcba9876543210fedcba9876543210",
+}
 
 
-def compose_run(*options: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """`docker compose config` with .env.example's values, overridden by `env`."""
+def compose_run(
+    *options: str, env: dict[str, str] | None = None, file: Path = COMPOSE_FILE
+) -> subprocess.CompletedProcess:
+    """`docker compose -f FILE config` from the repository root, with .env.example's values
+    overridden by `env`."""
     values = {**example_env(), **FILLED, **(env or {})}
     with tempfile.NamedTemporaryFile("w", suffix=".env") as env_file:
         env_file.write("".join(f"{k}={v}\n" for k, v in values.items()))
         env_file.flush()
-        command = [*compose_command(), "--env-file", env_file.name, *options, "config"]
+        files = ["-f", str(file.relative_to(ROOT))]
+        command = [*compose_command(), "--env-file", env_file.name, *files, *options, "config"]
         return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-def compose_config(*options: str, env: dict[str, str] | None = None) -> dict:
-    done = compose_run(*options, env=env)
+def compose_config(
+    *options: str, env: dict[str, str] | None = None, file: Path = COMPOSE_FILE
+) -> dict:
+    done = compose_run(*options, env=env, file=file)
     assert done.returncode == 0, done.stderr
     return yaml.safe_load(done.stdout)
 
@@ -147,11 +160,14 @@ def example_env() -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
 
 
-def test_env_example_names_every_variable_the_compose_file_requires():
-    required = set(re.findall(r"\$\{(\w+):\?", (ROOT / "docker-compose.yml").read_text()))
-    assert required and required <= set(example_env())
+def test_env_example_names_every_variable_the_compose_files_require():
+    env, left_empty = example_env(), set()
+    for file in (COMPOSE_FILE, SENTINEL_FILE):
+        required = set(re.findall(r"\$\{(\w+):\?", file.read_text()))
+        assert required and required <= set(env), file.name
+        left_empty |= {k for k in required if not env[k]}
     # what it leaves empty is what a user must choose (a password), not a weak default
-    assert {k for k in required if not example_env()[k]} == set(FILLED)
+    assert left_empty == set(FILLED)
 
 
 def _extras(spec: str, package: str) -> set[str]:
@@ -184,3 +200,140 @@ def test_dockerfile_installs_the_package_the_makefile_does_without_dev_tools():
         r'requires-python = ">=(\d+)\.(\d+)"', (ROOT / "pyproject.toml").read_text()
     )
     assert images and all(tuple(map(int, i)) >= tuple(map(int, floor)) for i in images)
+
+
+# deploy/compose-sentinel.yml: a primary, two replicas, three sentinels and the worker on them
+
+SERVERS = ("redis-primary", "redis-replica", "redis-replica-2")
+SENTINELS = ("sentinel-1", "sentinel-2", "sentinel-3")
+
+
+def _script(service: dict) -> str:
+    """The script of a service that runs `sh -c SCRIPT`, with Compose's `$$` unescaped."""
+    command = argv(service["command"])
+    assert command[:2] == ["sh", "-c"]
+    return command[2].replace("$$", "$")
+
+
+def _lines(script: str) -> set[str]:
+    return {line.strip() for line in script.splitlines()}
+
+
+def test_the_sentinel_variant_authenticates_everywhere_with_a_quorum_of_two():
+    """The file as written (no compose needed)."""
+    services = yaml.safe_load(SENTINEL_FILE.read_text())["services"]
+    always = {name for name, service in services.items() if not service.get("profiles")}
+    assert always == {*SERVERS, *SENTINELS, "worker"}
+    for name in SERVERS:
+        server, script = services[name], _script(services[name])
+        assert server["image"].startswith("redis:7")
+        for option in (
+            "--appendonly yes --maxmemory-policy noeviction",
+            '--requirepass "$REDIS_PASSWORD" --masterauth "$REDIS_PASSWORD"',
+            "--min-replicas-to-write 1 --min-replicas-max-lag 10",
+            '--replica-announce-ip "$ANNOUNCE_HOST"',
+        ):
+            assert option in script, (name, option)
+        env = server["environment"]
+        assert env["ANNOUNCE_HOST"] == name
+        assert env["REDIS_PASSWORD"].startswith("${REDIS_PASSWORD:?")
+        assert env["REDISCLI_AUTH"].startswith("${REDIS_PASSWORD:?")  # the healthcheck's
+    assert not services["redis-primary"]["environment"]["FIRST_ROLE"]
+    assert services["redis-replica"]["environment"]["FIRST_ROLE"] == "replicaof redis-primary 6379"
+    for name in SENTINELS:
+        sentinel, script = services[name], _script(services[name])
+        assert sentinel["image"].startswith("redis:7")
+        [monitor] = re.findall(r"^sentinel monitor (\S+) (\S+) (\d+) (\d+)$", script, re.M)
+        assert monitor == ("ordercancel", "redis-primary", "6379", "2")  # quorum: 2 of 3
+        assert {
+            "sentinel resolve-hostnames yes",
+            "sentinel announce-hostnames yes",
+            "sentinel announce-ip $ANNOUNCE_HOST",
+            "sentinel down-after-milliseconds ordercancel 5000",
+            "sentinel failover-timeout ordercancel 60000",
+        } <= _lines(script)
+        # the sentinels' own password, and the servers' (auth-pass), set on every start
+        assert r"printf 'requirepass %s\nsentinel auth-pass ordercancel %s\n'" in script
+        assert '"$SENTINEL_PASSWORD" "$REDIS_PASSWORD" >> "$conf"' in script
+        assert script.rstrip().endswith('exec docker-entrypoint.sh redis-server "$conf" --sentinel')
+        env = sentinel["environment"]
+        assert env["ANNOUNCE_HOST"] == name
+        assert env["SENTINEL_PASSWORD"].startswith("${SENTINEL_PASSWORD:?")
+        assert env["REDIS_PASSWORD"].startswith("${REDIS_PASSWORD:?")
+        assert env["REDISCLI_AUTH"].startswith("${SENTINEL_PASSWORD:?")  # the healthcheck's
+    for name in ("worker", "sim"):
+        url = services[name]["environment"]["ORDERCANCEL_REDIS_URL"]
+        assert url.startswith("redis+sentinel://:${REDIS_PASSWORD:?")
+        assert "?sentinel_password=${SENTINEL_PASSWORD:?" in url
+
+
+def test_the_sentinel_variant_runs_the_worker_as_docker_compose_yml_does():
+    """Same image, user, secrets, command and variables but the URL; the same files, named
+    relative to each compose file's folder."""
+    files = (COMPOSE_FILE, SENTINEL_FILE)
+    main, variant = (yaml.safe_load(file.read_text()) for file in files)
+
+    def path(file: Path, name: str) -> Path:
+        return (file.parent / name).resolve()
+
+    for name in ("worker", "sim"):
+        theirs, ours = main["services"][name], variant["services"][name]
+        for key in ("image", "init", "user", "command", "ports", "secrets", "profiles",
+                    "stop_grace_period", "restart"):  # fmt: skip
+            assert ours.get(key) == theirs.get(key), (name, key)
+        assert path(SENTINEL_FILE, ours["build"]) == path(COMPOSE_FILE, theirs["build"]) == ROOT
+        env = [{k: v for k, v in s["environment"].items() if k != "ORDERCANCEL_REDIS_URL"}
+               for s in (theirs, ours)]  # fmt: skip
+        assert env[0] == env[1]
+        [(their_host, their_mount)] = [v.split(":", 1) for v in theirs["volumes"]]
+        [(our_host, our_mount)] = [v.split(":", 1) for v in ours["volumes"]]
+        assert path(SENTINEL_FILE, our_host) == path(COMPOSE_FILE, their_host)
+        assert our_mount == their_mount
+    [theirs, ours] = [m["secrets"]["ajaib_ec_key"]["file"] for m in (main, variant)]
+    assert path(SENTINEL_FILE, ours) == path(COMPOSE_FILE, theirs)
+
+
+def test_the_sentinel_variant_validates_and_its_worker_names_the_sentinels_and_the_master():
+    config = compose_config("--profile", "sim", file=SENTINEL_FILE)
+    services = config["services"]
+    worker = services["worker"]
+    assert Path(worker["build"]["context"]).resolve() == ROOT
+    assert str(ROOT / "deploy" / "ordercancel.toml") in str(worker["volumes"])
+    assert Path(config["secrets"]["ajaib_ec_key"]["file"]) == ROOT / "deploy/secrets/ajaib_ec.pem"
+    url = worker["environment"]["ORDERCANCEL_REDIS_URL"]
+    assert services["sim"]["environment"]["ORDERCANCEL_REDIS_URL"] == url
+    parts = urlsplit(url)
+    assert parts.scheme == "redis+sentinel"
+    assert parts.username in (None, "") and parts.password == FILLED["REDIS_PASSWORD"]
+    assert parts.netloc.rpartition("@")[2].split(",") == [f"{s}:26379" for s in SENTINELS]
+    assert parts.path == "/ordercancel/0"  # the master the sentinels monitor, database 0
+    assert parse_qs(parts.query) == {"sentinel_password": [FILLED["SENTINEL_PASSWORD"]]}
+    assert "sentinel monitor ordercancel redis-primary 6379 2" in _lines(
+        _script(services["sentinel-1"])
+    )
+    # a URL the worker accepts
+    assert settings_from({}, env={"ORDERCANCEL_REDIS_URL": url}).redis_url == url
+    # it starts once a replica is linked (the primary refuses writes before) and the sentinels run
+    assert set(worker["depends_on"]) == {"redis-replica", *SENTINELS}
+    assert {d["condition"] for d in worker["depends_on"].values()} == {"service_healthy"}
+    assert argv(worker["command"]) == ["ordercancel", "worker"]
+    assert worker["user"] == "10001:10001"
+
+
+def test_each_redis_server_has_min_replicas_to_write_and_compose_requires_the_passwords():
+    services = compose_config(file=SENTINEL_FILE)["services"]
+    password, sentinel_password = FILLED["REDIS_PASSWORD"], FILLED["SENTINEL_PASSWORD"]
+    for name in SERVERS:
+        script = _script(services[name])
+        assert "--min-replicas-to-write 1 --min-replicas-max-lag 10" in script
+        assert '--requirepass "$REDIS_PASSWORD" --masterauth "$REDIS_PASSWORD"' in script
+        assert services[name]["environment"]["REDIS_PASSWORD"] == password
+        assert services[name]["environment"]["REDISCLI_AUTH"] == password
+    for name in SENTINELS:
+        env = services[name]["environment"]
+        assert env["SENTINEL_PASSWORD"] == sentinel_password == env["REDISCLI_AUTH"]
+        assert env["REDIS_PASSWORD"] == password
+    for variable in ("REDIS_PASSWORD", "SENTINEL_PASSWORD"):
+        missing = compose_run(env={variable: ""}, file=SENTINEL_FILE)
+        assert missing.returncode != 0 and variable in missing.stderr
+    assert example_env()["SENTINEL_PASSWORD"] == ""  # no weak default
