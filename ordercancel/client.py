@@ -117,11 +117,7 @@ class Client:
             try:
                 with self.store.redis.pipeline(transaction=False) as pipe:
                     pipe.xadd(self.keys.requests, fields)
-                    waits = self.store.wait_in(pipe)
-                    replies = pipe.execute()
-                if waits:
-                    self.store.waited(int(replies[-1]), f"request {request_id}")
-                return replies[0]
+                    return self.store.execute_replicated(pipe, f"request {request_id}")[0]
             except REDIS_DOWN:
                 if time.monotonic() + 0.2 > end:
                     raise

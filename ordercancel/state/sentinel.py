@@ -45,6 +45,13 @@ class Target:
     sentinel_password: str | None = None
     ssl: dict[str, Any] = field(default_factory=dict)
 
+    def sentinel_kwargs(self) -> dict[str, Any]:
+        """The options of a connection to a sentinel (for redis-py and kombu alike)."""
+        auth = {"username": self.sentinel_username, "password": self.sentinel_password}
+        return {"socket_timeout": SENTINEL_TIMEOUT_S,
+                "socket_connect_timeout": SENTINEL_TIMEOUT_S,
+                **{k: v for k, v in auth.items() if v}, **self.ssl}  # fmt: skip
+
 
 def parse(url: str) -> Target:
     """The parts of a sentinel URL; ValueError says what is wrong."""
@@ -91,14 +98,7 @@ def client(url: str, kwargs: dict[str, Any]) -> redis.Redis:
     """A client of the current primary, with `kwargs` (socket timeouts, decoding, ...) for its
     connections."""
     target = parse(url)
-    sentinel_kwargs: dict[str, Any] = {
-        "socket_timeout": SENTINEL_TIMEOUT_S,
-        "socket_connect_timeout": SENTINEL_TIMEOUT_S,
-        "username": target.sentinel_username,
-        "password": target.sentinel_password,
-        **target.ssl,
-    }
-    sentinel = Sentinel(target.hosts, sentinel_kwargs=sentinel_kwargs, **kwargs)
+    sentinel = Sentinel(target.hosts, sentinel_kwargs=target.sentinel_kwargs(), **kwargs)
     return sentinel.master_for(
         target.master,
         db=target.db,
@@ -118,13 +118,8 @@ def broker_params(url: str) -> tuple[str, dict[str, Any]]:
     query = "&".join(f"{k}={quote(str(v), safe='/')}" for k, v in target.ssl.items() if k != "ssl")
     urls = [f"sentinel://{auth}{f'[{host}]' if ':' in host else host}:{port}/{target.db}"
             + (f"?{query}" if query else "") for host, port in target.hosts]  # fmt: skip
-    sentinel_kwargs: dict[str, Any] = {"socket_timeout": SENTINEL_TIMEOUT_S}
-    if target.sentinel_password:
-        sentinel_kwargs["password"] = target.sentinel_password
-    if target.sentinel_username:
-        sentinel_kwargs["username"] = target.sentinel_username
-    sentinel_kwargs.update(target.ssl)
-    return ";".join(urls), {"master_name": target.master, "sentinel_kwargs": sentinel_kwargs}
+    options = {"master_name": target.master, "sentinel_kwargs": target.sentinel_kwargs()}
+    return ";".join(urls), options
 
 
 def primary_of(client: redis.Redis) -> tuple[str, int] | None:

@@ -160,6 +160,15 @@ class Store:
                         what, acked, self.wait_replicas, self.wait_timeout_ms,
                         WAIT_PAUSE_S)  # fmt: skip
 
+    def execute_replicated(self, pipe: Any, what: str) -> list[Any]:
+        """Run `pipe`, its writes followed by a WAIT when one is due (`wait_in`, `waited`);
+        the replies of its own commands."""
+        waits = self.wait_in(pipe)
+        replies: list[Any] = pipe.execute()
+        if waits:
+            self.waited(int(replies.pop()), what)
+        return replies
+
     def _keys(self, request_id: str, account: str) -> list[str]:
         return [
             self.keys.final(request_id),
@@ -248,10 +257,8 @@ class Store:
         with self.redis.pipeline(transaction=False) as pipe:
             for item in items:
                 self._record(keys=keys, args=args(*item), client=pipe)
-            waits = self.wait_in(pipe)  # recorded on a replica before the intake acknowledges
-            replies = pipe.execute()
-        if waits:
-            self.waited(int(replies.pop()), f"{len(items)} ledger record(s)")
+            # on a replica before the intake acknowledges the entries
+            replies = self.execute_replicated(pipe, f"{len(items)} ledger record(s)")
         return [bool(done) for done in replies]
 
     def beat(
@@ -319,10 +326,7 @@ class Store:
         mapping: Any = dict(fields)  # redis-py 8 types the keys invariantly
         with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(self.keys.halt, mapping=mapping)
-            waits = self.wait_in(pipe)
-            replies = pipe.execute()
-        if waits:
-            self.waited(int(replies[-1]), f"the halt of {fields.get('request_id')}")
+            self.execute_replicated(pipe, f"the halt of {fields.get('request_id')}")
 
     def halted(self) -> dict[str, str] | None:
         raw: Any = self.redis.hgetall(self.keys.halt)
