@@ -3,7 +3,8 @@
 1. scope: the request's `symbol` or `symbols`, else the account's configured `symbols`, else
    every symbol the venue lists; no known symbol means no proof is possible (`failed`);
 2. bulk: the venue's cancel-all where it fits the scope (account-wide on ZebPay only for an
-   account-wide request; per symbol on Ajaib), else nothing;
+   account-wide request; per symbol on Ajaib), else nothing; its retries stop after
+   `BULK_RETRY_S`, the rest of the time is the verification's;
 3. verify: list the open orders of every symbol in scope; orders still open are cancelled one
    by one (an acknowledged cancel gets a moment to land first); list again, until a listing
    shows nothing open, or the deadline passes.
@@ -41,6 +42,9 @@ DETAIL_IDS = 50
 #: cancel was acknowledged (a kill reads none: flat is its proof, and its speed matters more);
 #: the others are `unknown` / `not_read_back`: closed, but cancelled or filled is not known
 READ_BACK_MAX = 100
+#: how long the venue's cancel-all may be retried (a third of the time left at most): the rest
+#: is the verification's, which lists and cancels one by one what an unanswered bulk left open
+BULK_RETRY_S = 2.0
 
 
 class Flatten:
@@ -121,9 +125,11 @@ class Flatten:
 
     def _bulk(self) -> None:
         venue, job = self.venue, self.job
+        left = job.deadline.remaining()
+        reserve = left - min(BULK_RETRY_S, left / 3)
         if venue.cancel_all_by_symbol is False and not (job.req.symbol or job.req.symbols):
             try:
-                reply = job.call(lambda c: venue.cancel_all(None, c))
+                reply = job.call(lambda c: venue.cancel_all(None, c), reserve=reserve)
             except RetryableError:
                 return  # unanswered: the verification lists and cancels what is left
             self.symbols |= {r.symbol for r in reply.cancelled if r.symbol}
@@ -136,7 +142,8 @@ class Flatten:
                 )
         elif venue.cancel_all_by_symbol:
             for answer in self._parallel(
-                lambda s: job.call(lambda c: venue.cancel_all(s, c)), sorted(self.symbols)
+                lambda s: job.call(lambda c: venue.cancel_all(s, c), reserve=reserve),
+                sorted(self.symbols),
             ):
                 if isinstance(answer, PermanentError):
                     raise answer

@@ -33,7 +33,7 @@ def test_a_kill_whose_cancel_all_fails_on_an_account_without_symbols_is_true(cli
     final = client.kill("drill", ["zebpay-flat"]).wait(30)
     still_open = [o for o in btc + sol if order_status(admin, "zebpay-flat", o) != "canceled"]
     assert final["status"] != "completed" or not still_open, (final, still_open)
-    assert final["status"] == "completed" and not still_open  # listed every pair, cancelled each
+    assert final["status"] == "completed" and not still_open, final  # each pair listed, cancelled
 
 
 def test_no_listing_possible_is_never_completed(client, admin):
