@@ -101,9 +101,11 @@ class RetryableError(VenueError):
 
     `retry_after`: the least wait before repeating, when the venue says so (seconds).
     `max_retries`: how often this kind of failure may be retried (None: until the deadline).
+    `sent`: whether the attempt reached the venue, or may have (False: it was never made).
     """
 
     max_retries: int | None = None
+    sent = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any):
         super().__init__(message, **kw)
@@ -134,6 +136,8 @@ class UnexpectedAnswer(RetryableError):
 
 class NotSent(VenueTimeout):
     """The deadline came before the call could be made: the venue was not asked."""
+
+    sent = False
 
 
 class Conflict(RetryableError):

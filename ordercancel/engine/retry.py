@@ -99,7 +99,8 @@ def call_with_retry(
             except RetryableError as sync_exc:
                 tally.last_error = sync_exc
         except RetryableError as exc:
-            tally.last_error = exc
+            if exc.sent:  # a call never made leaves the outcome as settled as it was
+                tally.last_error = exc
             by_kind[type(exc)] = by_kind.get(type(exc), 0) + 1
             if exc.max_retries is not None and by_kind[type(exc)] > exc.max_retries:
                 raise
