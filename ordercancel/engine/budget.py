@@ -12,14 +12,21 @@ against the request's deadline. A 429 burns half of what the window has left: th
 better than our count (other clients on the IP, an unpublished quota). A 429 with Retry-After
 instead holds the whole scope until then: no worker calls the venue in that scope before it
 ends, and the window is left as it was.
+
+With replicas to wait for (`[redis] wait_replicas`, Sentinel), a token travels with a `WAIT`
+(one pipeline): its count is on a replica before its call is sent, so a failover loses none.
+A token whose WAIT fell short is remembered by the process that took it, which puts it back
+into the window when it sees a new primary (`after_failover`). No scope is held after a failover.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections import deque
 from importlib.resources import files
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -27,20 +34,47 @@ from ordercancel.config import RateLimit
 from ordercancel.errors import RateLimited
 from ordercancel.state.keys import Keys
 
+if TYPE_CHECKING:
+    from ordercancel.state.store import Store
+
 ROUTINE_SHARE = 0.8
 #: the longest single sleep while waiting for budget (the window may free earlier)
 MAX_NAP_S = 0.25
 
 
+#: why no token, per `lua/budget.lua`'s answer code: {0} the budget, {1} the ms to wait
+HELD = {
+    1: "venue asked ({0.scope}) to wait {1} ms, past the deadline",
+    2: "rate budget {0.limit} ({0.scope}) exhausted until the deadline",
+}
+
+
 class BudgetExhausted(RateLimited):
-    """No budget before the deadline: the call was never sent."""
+    """No budget before the deadline: the call was never sent. Not retried: the budget already
+    waited for as long as the call could start (a hold or a full window outlasts it)."""
+
+    sent = False
+    max_retries = 0
 
 
 class Budget:
     """The rate budget of one scope, in Redis (`lua/budget.lua`): one round trip per call."""
 
-    def __init__(self, client: redis.Redis, prefix: str, scope: str, limit: RateLimit):
-        self.redis, self.scope, self.limit = client, scope, limit
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str,
+        scope: str,
+        limit: RateLimit,
+        *,
+        store: Store | None = None,
+    ):
+        """`store`: whose `WAIT` replicates each token (none: tokens are not waited for)."""
+        self.redis, self.scope, self.limit, self.store = client, scope, limit, store
+        #: when this process took tokens whose WAIT fell short (time.time()): a failover may
+        #: lose their counts, so they are put back after one
+        self.unconfirmed: deque[float] = deque()
+        self._lock = threading.Lock()
         self.keys = Keys(prefix).budget(scope)
         self.hold_key = self.keys[2]
         self.window_ms = max(1, round(limit.seconds * 1000))
@@ -54,6 +88,34 @@ class Budget:
             keys=self.keys, args=[op, self.window_ms, self.limit.count, routine, arg]
         )
 
+    def _take(self, routine: int) -> tuple[int, int]:
+        """One `take`, followed by a WAIT in the same pipeline when replicas are waited for."""
+        store = self.store
+        if store is None or not store.wait_replicas:
+            code, wait_ms = self._run("take", routine)
+            return int(code), int(wait_ms)
+        args: list[Any] = ["take", self.window_ms, self.limit.count, routine, 0]
+        for loaded in (False, True):
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.evalsha(self._script.sha, len(self.keys), *self.keys, *args)
+            waits = store.wait_in(pipe)
+            try:
+                replies = pipe.execute()
+                break
+            except redis.exceptions.NoScriptError:  # a new primary, or a restarted server
+                if loaded:
+                    raise
+                self.redis.script_load(self._script.script)
+        code, wait_ms = (int(v) for v in replies[0])
+        if code == 0:
+            acked = int(replies[1]) if waits else 0
+            if waits:
+                store.waited(acked, "a rate token")
+            if acked < store.wait_replicas:
+                with self._lock:
+                    self.unconfirmed.append(time.time())
+        return code, wait_ms
+
     def acquire(
         self, timeout: float = 0.0, *, urgent: bool = False, start_by_ms: int | None = None
     ) -> float:
@@ -62,19 +124,13 @@ class Budget:
         deadline = start_by_ms / 1000 if start_by_ms is not None else time.time() + timeout
         started = time.time()
         while True:
-            code, wait_ms = self._run("take", 0 if urgent else self.routine)
+            code, wait_ms = self._take(0 if urgent else self.routine)
             if code == 0:
                 return time.time() - started
             wait = wait_ms / 1000
             if time.time() + wait > deadline:
-                if code == 1:
-                    raise BudgetExhausted(
-                        f"venue asked ({self.scope}) to wait {wait_ms} ms, past the deadline"
-                    )
-                raise BudgetExhausted(
-                    f"rate budget {self.limit} ({self.scope}) exhausted until the deadline"
-                )
-            time.sleep(max(0.001, wait if code == 1 else min(wait, MAX_NAP_S)))
+                raise BudgetExhausted(HELD[code].format(self, wait_ms))
+            time.sleep(max(0.001, wait if code != 2 else min(wait, MAX_NAP_S)))
 
     def penalize(self, retry_after: float | None = None) -> None:
         """After a 429: hold the whole scope for `retry_after` seconds when the venue says how
@@ -84,10 +140,18 @@ class Budget:
         else:
             self._run("burn")
 
-    def after_failover(self) -> None:
-        """A new primary: the calls whose counts it never received may still be inside the
-        window, so routine work waits one whole window; kills go on (docs/guarantees.md)."""
-        self._run("failover")
+    def after_failover(self) -> int:
+        """A new primary: put back into the window the tokens this process took in the last
+        window whose WAIT fell short (the new primary may never have received their counts);
+        how many. They are kept: another failover puts them back again."""
+        with self._lock:
+            cutoff = time.time() - self.limit.seconds
+            while self.unconfirmed and self.unconfirmed[0] < cutoff:
+                self.unconfirmed.popleft()
+            lost = len(self.unconfirmed)
+        if lost:
+            self._run("restore", arg=lost)
+        return lost
 
     def left(self) -> int:
         """Calls the window has room for now."""

@@ -109,19 +109,22 @@ class Runtime:
                     ]
                     limit = min(peers, key=lambda r: r.count / r.seconds)
                     budget = self._budgets[scope] = Budget(
-                        self.store.redis, self.settings.prefix, scope, limit
+                        self.store.redis, self.settings.prefix, scope, limit, store=self.store
                     )
                 self._budget_of[venue.account.name] = budget
         return budget
 
-    def after_failover(self) -> None:
-        """Redis failed over to a new primary: hold routine work in every budget scope for a
-        window, and raise the halt again if the newest kill in the audit stream has no resume
-        after it (the halt may not have reached the replica)."""
-        if self.store.reassert_halt():
+    def after_failover(self, *, first: bool) -> None:
+        """This process sees a new Redis primary: put back the rate tokens it took whose WAIT
+        fell short (`Budget.after_failover`). The `first` process to see it also raises the
+        halt again if the newest kill in the audit stream has no resume after it (the halt may
+        not have reached the replica)."""
+        if first and self.store.reassert_halt():
             log.warning("after a failover: the halt of the last kill was raised again")
-        for account in self.settings.accounts:
-            self.budget(self.venue(account)).after_failover()
+        for budget in list(self._budgets.values()):
+            lost = budget.after_failover()
+            if lost:
+                log.warning("after a failover: %d rate token(s) put back (%s)", lost, budget.scope)
 
     def venue(self, account: str) -> Venue:
         """The account's venue connection, made once per process."""

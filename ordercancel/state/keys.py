@@ -121,10 +121,9 @@ class Keys:
 
     def budget(self, scope: str) -> list[str]:
         """A rate budget scope's keys: its window, its routine window, its hold (a venue's
-        Retry-After), its routine hold after a failover (`budget.lua`)."""
+        Retry-After) (`budget.lua`)."""
         base = f"{self.prefix}:budget:{scope}"
-        hold = f"{self.prefix}:budget:hold:{scope}"
-        return [base, f"{base}:routine", hold, f"{self.prefix}:budget:failover:{scope}"]
+        return [base, f"{base}:routine", f"{self.prefix}:budget:hold:{scope}"]
 
     @property
     def primary(self) -> str:

@@ -42,6 +42,8 @@ class Heartbeat(threading.Thread):
         super().__init__(name="ordercancel-heartbeat", daemon=True)
         self.rt, self.queues, self.send = rt, queues, send
         self.stopped = threading.Event()
+        #: the primary this node saw at its last beat (Sentinel)
+        self.seen: str | None = None
 
     def run(self) -> None:
         while True:
@@ -76,20 +78,25 @@ class Heartbeat(threading.Thread):
 
     def check_primary(self) -> None:
         """With Sentinel: the primary this node talks to, against the one the workers last
-        recorded (`Keys.primary`, swapped atomically: one node sees each change, a node that
-        started after it too). Another one means a failover: `Runtime.after_failover`."""
+        recorded (`Keys.primary`, swapped atomically: one node sees each change first, a node
+        that started after it too) and the one this node saw last. Another one means a
+        failover: `Runtime.after_failover`."""
         primary = sentinel.primary_of(self.rt.store.redis)
         if primary is None:
             return
         now = f"{primary[0]}:{primary[1]}"
         before = self.rt.store.swap_primary(now)
-        if before is not None and before != now:
+        first = before is not None and before != now
+        if first:
             log.warning("Redis failed over: primary %s -> %s", before, now)
+        if first or (self.seen is not None and self.seen != now):
             try:
-                self.rt.after_failover()
-            except BaseException:  # not done: the next beat (here or elsewhere) tries again
-                self.rt.store.swap_primary(before)
+                self.rt.after_failover(first=first)
+            except BaseException:  # not done: the next beat tries again
+                if first:
+                    self.rt.store.swap_primary(str(before))
                 raise
+        self.seen = now
 
     def expire(self, request_id: str, message: dict[str, Any]) -> None:
         """Its deadline passed while it waited for a worker: `expired`, never sent."""

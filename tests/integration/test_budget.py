@@ -8,7 +8,8 @@ import pytest
 from ordercancel.config import RateLimit
 from ordercancel.engine.budget import Budget, BudgetExhausted
 from ordercancel.node.runtime import Runtime
-from ordercancel.state.store import connect
+from ordercancel.state.keys import Keys
+from ordercancel.state.store import Store, connect
 
 from .conftest import order_status, seed, venue_calls, venue_order
 
@@ -133,19 +134,22 @@ def test_a_429_with_retry_after_holds_the_whole_scope(budget):
     assert budget.redis.pttl(budget.hold_key) > 20_000
 
 
-def test_after_a_failover_routine_work_waits_a_window_and_kills_go_on(budget):
-    budget.after_failover()  # a new primary: the last counts may be lost
-    with pytest.raises(BudgetExhausted):
-        budget.acquire(0.5)  # routine: held for the 2 s window
-    assert budget.acquire(0.5, urgent=True) < 0.5  # a kill is not
-    # a venue's Retry-After still holds everyone, kills included, failover or not
-    budget.penalize(retry_after=30)
-    with pytest.raises(BudgetExhausted, match="wait"):
-        budget.acquire(0.5, urgent=True)
-
-
-def test_a_failover_does_not_lift_a_venues_retry_after(budget):
-    budget.penalize(retry_after=1.0)  # the venue said: wait 1 s
-    budget.after_failover()  # a 2 s routine hold, after it
-    with pytest.raises(BudgetExhausted, match="wait"):
-        budget.acquire(0.2, urgent=True)  # the kill still waits out the venue's second
+def test_a_token_not_on_a_replica_is_put_back_after_a_failover(stack):
+    """A token travels with a WAIT; when it falls short (no replica here), the process keeps
+    the token and counts it again once it sees a new primary, which may never have had it."""
+    client = connect(stack.redis_url)
+    store = Store(client, Keys(stack.prefix), maxlen=100, retention_s=60, wait_replicas=1,
+                  wait_timeout_ms=10)  # fmt: skip
+    budget = Budget(client, stack.prefix, f"test-{time.time_ns()}", RateLimit(10, 2.0), store=store)
+    try:
+        for _ in range(3):
+            budget.acquire(1.0)
+        assert len(budget.unconfirmed) == 3 and budget.left() == 7
+        assert budget.after_failover() == 3  # a new primary: the three counted once more
+        assert budget.left() == 4
+        store.wait_replicas = 0  # no replica wanted: nothing to put back
+        budget.unconfirmed.clear()
+        budget.acquire(1.0)
+        assert budget.after_failover() == 0 and budget.left() == 3
+    finally:
+        client.close()

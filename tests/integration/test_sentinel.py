@@ -133,14 +133,15 @@ def test_requests_survive_a_sigkilled_primary_and_a_kill_follows(tmp_path):
             # one final per request on the new primary's result stream
             counts = Counter(e["request_id"] for e in client.events() if e["event"] == "final")
             assert all(counts[t.request_id] == 1 for _, t in tickets), counts.most_common(3)
-            # the workers saw the new primary: routine work waits a window in every scope
+            # the workers saw the new primary, and no scope is held: each rate token was on
+            # the replica before its call went out (WAIT), so no count was lost
             r = connect(stack.settings.broker_redis_url)
-            holds = list(r.scan_iter(match=f"{stack.prefix}:budget:failover:*"))
-            # (Ajaib's 1 s window has passed by now; ZebPay's 60 s one has not)
-            assert "zebpay@127.0.0.1" in {h.rsplit(":", 1)[1] for h in holds}, holds
             assert r.get(f"{stack.prefix}:primary") == f"127.0.0.1:{new}"
             r.close()
-            # and a kill after it goes through the hold, on the ZebPay scope held for 60 s
+            [oid] = seed(admin, "zebpay-flat", n=1)
+            routine = client.cancel("zebpay-flat", oid).wait(60)
+            assert routine["status"] == "canceled", routine
+            # and a kill after it completes
             ids = seed(admin, "zebpay-flat", n=3)
             final = client.kill("after the failover", ["zebpay-flat"]).wait(60)
             assert final["status"] == "completed", final

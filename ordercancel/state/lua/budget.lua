@@ -1,12 +1,12 @@
 -- One scope's rate budget (see budget.py), on the Redis server's clock. A window is a list of
 -- call times, newest first: room for a call while fewer than `limit` fall inside the window.
--- KEYS: window, routine window, hold, failover hold (routine work only)
+-- KEYS: window, routine window, hold
 -- ARGV: op, window_ms, limit, routine_limit (0: urgent, no routine token)
---   take: {0, 0} taken; {1, ms} the scope is held that long; {2, ms} no room for that long
+--   take: {0, 0} taken; {1, ms} the scope is held that long (Retry-After); {2, ms} no room for
+--         that long
 --   burn: take half of what the window has left (a 429 without Retry-After); returns it
 --   hold: hold the scope ARGV[5] ms (a Retry-After); never shortens a hold
---   failover: hold routine work for a window (the counts of the calls the old primary had not
---         replicated are lost: routine waits until none of them can count); urgent work goes on
+--   restore: count ARGV[5] calls now (tokens a failover may have lost)
 --   left: calls the window has room for
 local op, window = ARGV[1], tonumber(ARGV[2])
 local limit, routine = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -45,7 +45,6 @@ end
 
 if op == 'take' then
   local held = redis.call('PTTL', KEYS[3])
-  if routine > 0 then held = math.max(held, redis.call('PTTL', KEYS[4])) end
   if held > 0 then return {1, held} end
   local wait = wait_for(KEYS[1], limit)
   if routine > 0 then wait = math.max(wait, wait_for(KEYS[2], routine)) end
@@ -62,8 +61,8 @@ elseif op == 'hold' then
     redis.call('SET', KEYS[3], '1', 'PX', ARGV[5])
   end
   return 1
-elseif op == 'failover' then
-  redis.call('SET', KEYS[4], '1', 'PX', window)
+elseif op == 'restore' then
+  push(KEYS[1], limit, tonumber(ARGV[5]))
   return 1
 elseif op == 'left' then
   return left()
