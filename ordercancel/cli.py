@@ -415,7 +415,7 @@ def parser(*, venue_options: bool = False) -> argparse.ArgumentParser:
         "scenario",
         nargs="?",
         default="all",
-        choices=["crash", "faults", "redis", "shutdown", "truth", "all"],
+        choices=["crash", "faults", "redis", "shutdown", "truth", "hosts", "all"],
     )
     drill.add_argument("--short", action="store_true", help="the short form the tests run")
     drill.add_argument(

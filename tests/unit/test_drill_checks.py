@@ -1,7 +1,6 @@
 """The drill's own checks, on made-up simulator logs and rows."""
 
-from ordercancel.devtools.drill import table
-from ordercancel.devtools.drill.harness import Row
+from ordercancel.devtools.drill.harness import Row, table
 from ordercancel.devtools.drill.scenarios import _inside_retry_after
 
 

@@ -8,6 +8,10 @@ of the table; the drill exits 1 on any lost request, duplicate final, or failed 
 `truth` (`truthdrill.py`) is run on its own, not by `all`: many seeded chaos runs (`chaos.py`)
 on one stack, every final held against the simulator's history by the truth checker
 (`truth.py`); a row per seed, exit 1 on any contradiction.
+
+`hosts` (`hostsdrill.py`), also on its own and as root only: worker hosts, Redis with Sentinel
+and a NAT'd venue in network namespaces, through a primary's SIGKILL, a host's death, a
+partition and a kill.
 """
 
 from __future__ import annotations
@@ -16,10 +20,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict
 
-from ordercancel.devtools.drill.harness import Row, say
+from ordercancel.devtools.drill.harness import Row, say, table
 from ordercancel.devtools.drill.scenarios import FULL, SCENARIOS, SHORT
-
-HEADER = ("scenario", "requests", "finals", "duplicate finals", "lost", "recovery", "result")
 
 
 def run(
@@ -33,6 +35,13 @@ def run(
 ) -> int:
     """Run the named scenarios; an embedded Redis unless `redis_url` is given. `seeds` and
     `seed` choose the seeds of `truth` (`truthdrill.seeds_to_run`)."""
+    if "hosts" in names:  # root only, hosts of its own: run alone
+        from ordercancel.devtools.drill import hostsdrill
+
+        code = hostsdrill.run(short=short, as_json=as_json)
+        others = [n for n in names if n != "hosts"]
+        return max(code, run(others, short=short, as_json=as_json, redis_url=redis_url,
+                             seeds=seeds, seed=seed)) if others else code  # fmt: skip
     if "truth" in names:
         from ordercancel.devtools.drill import truthdrill
 
@@ -53,32 +62,6 @@ def run(
     else:
         print(table(rows))
     return 0 if all(r.ok for r in rows) else 1
-
-
-def table(rows: list[Row]) -> str:
-    cells = [HEADER] + [
-        (
-            r.scenario,
-            str(r.requests),
-            str(r.finals),
-            str(r.duplicates),
-            str(r.lost),
-            f"{r.recovery_s:.1f} s" if r.recovery_s is not None else "-",
-            "ok" if r.ok else "FAILED",
-        )
-        for r in rows
-    ]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(HEADER))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    for r in rows:
-        failed = [f"{name}: {n}" for name, n in r.violations.items() if n]
-        checks = ", ".join(name for name, n in r.violations.items() if not n)
-        lines.append(f"\n{r.scenario}: {'; '.join(r.notes)}")
-        lines.append(f"  checked: {checks or '-'}")
-        if failed:
-            lines.append(f"  FAILED: {'; '.join(failed)}")
-    return "\n".join(lines)
 
 
 __all__ = ["FULL", "SCENARIOS", "SHORT", "run", "table"]

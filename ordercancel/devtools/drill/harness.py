@@ -294,3 +294,32 @@ def owned_by(harness: Harness, worker: subprocess.Popen[bytes]) -> set[str]:
 def latest_final_ms(finals: Mapping[str, Event | None], rids: Iterable[str]) -> int | None:
     stamps = [int(f["ts"]) for r in rids if (f := finals.get(r))]
     return max(stamps) if stamps else None
+
+
+HEADER = ("scenario", "requests", "finals", "duplicate finals", "lost", "recovery", "result")
+
+
+def table(rows: list[Row]) -> str:
+    cells = [HEADER] + [
+        (
+            r.scenario,
+            str(r.requests),
+            str(r.finals),
+            str(r.duplicates),
+            str(r.lost),
+            f"{r.recovery_s:.1f} s" if r.recovery_s is not None else "-",
+            "ok" if r.ok else "FAILED",
+        )
+        for r in rows
+    ]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(HEADER))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    for r in rows:
+        failed = [f"{name}: {n}" for name, n in r.violations.items() if n]
+        checks = ", ".join(name for name, n in r.violations.items() if not n)
+        lines.append(f"\n{r.scenario}: {'; '.join(r.notes)}")
+        lines.append(f"  checked: {checks or '-'}")
+        if failed:
+            lines.append(f"  FAILED: {'; '.join(failed)}")
+    return "\n".join(lines)
