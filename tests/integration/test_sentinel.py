@@ -1,6 +1,7 @@
 """Redis Sentinel: a worker set and a producer on a `redis+sentinel://` URL follow the primary
-through a failover (the primary SIGKILLed mid-load): every request gets its final, each order
-is closed once at the venue, and a kill after the failover completes."""
+through a failover (the primary SIGKILLed mid-load, or a manual SENTINEL FAILOVER): every
+request gets its final, each order is closed once at the venue, and a kill after the failover
+completes."""
 
 from __future__ import annotations
 
@@ -147,6 +148,37 @@ def test_requests_survive_a_sigkilled_primary_and_a_kill_follows(tmp_path):
             assert final["status"] == "completed", final
             assert {order_status(admin, "zebpay-flat", o) for o in ids} == {"canceled"}
             print(f"failover: primary {old} -> {new}, {took:.1f}s to every final")
+        finally:
+            client.close()
+            stack.stop()
+
+
+@pytest.mark.timeout(300)
+def test_a_manual_failover_under_load_is_followed(tmp_path):
+    """`SENTINEL FAILOVER`: the old primary lives on and is demoted, so connections to it answer
+    `READONLY` to writes; the workers and the producer take it as a reconnect, not an error."""
+    with sentinel_group(tmp_path) as group:
+        stack = start_stack(redis_url=group.url())
+        client = Client(stack.settings, timeout=20.0)
+        admin = SimAdmin(stack.sim_url)
+        try:
+            orders = seed(admin, ACCOUNT, n=40)
+            tickets = []
+            for i, oid in enumerate(orders):
+                tickets.append(client.cancel(ACCOUNT, oid, symbol=SYMBOL))
+                if i == 10:
+                    s = connect(f"redis://127.0.0.1:{group.ports['sentinel1']}/0")
+                    s.execute_command("SENTINEL", "FAILOVER", group.master)
+                    s.close()
+                time.sleep(0.05)
+            finals = [t.wait(90) for t in tickets]
+            assert group.primary_port() == group.ports["replica"]
+            assert {f["status"] for f in finals} <= {"canceled", "already_closed"}, finals
+            assert {order_status(admin, ACCOUNT, oid) for oid in orders} == {"CANCELLED"}
+            counts = Counter(e["request_id"] for e in client.events() if e["event"] == "final")
+            assert all(counts[t.request_id] == 1 for t in tickets), counts.most_common(3)
+            log = (stack.workdir / "worker.log").read_text()
+            assert "Traceback" not in log, log[-3000:]
         finally:
             client.close()
             stack.stop()

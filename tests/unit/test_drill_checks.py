@@ -1,6 +1,7 @@
 """The drill's own checks, on made-up simulator logs and rows."""
 
 from ordercancel.devtools.drill.harness import Row, table
+from ordercancel.devtools.drill.hostsdrill import max_in_window
 from ordercancel.devtools.drill.scenarios import _inside_retry_after
 
 
@@ -24,3 +25,10 @@ def test_the_table_names_what_failed():
     text = table([ok, bad])
     assert "3.2 s" in text and "FAILED: left open: 2" in text
     assert ok.ok and not bad.ok
+
+
+def test_the_busiest_moving_window_is_found_wherever_it_starts():
+    assert max_in_window([], 1000) == 0
+    assert max_in_window([0, 999, 1000, 1999], 1000) == 2  # a window holds [t, t + 1000)
+    assert max_in_window([5000, 0, 100, 200, 1150, 1160], 1000) == 3  # not sorted
+    assert max_in_window([0, 500, 900, 1400, 1450], 1000) == 4

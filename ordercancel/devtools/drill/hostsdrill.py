@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -202,11 +203,27 @@ class HostsDrill:
             s.close()
         return next(h for h, a in self.lab.addr.items() if a == addr)
 
-    def owned_by(self, host: str) -> set[str]:
-        """The requests whose owner node runs on `host` right now."""
-        pids = set(netns.pids_in(self.lab.ns(host)))
+    def owned_by(self, pids: set[int]) -> set[str]:
+        """The requests whose owner node is one of `pids` (its id names its process)."""
         owners: Any = retried(lambda: self.client.store.redis.hgetall(self.keys.owners))
         return {rid for rid, node in owners.items() if int(node.rsplit(":", 2)[1]) in pids}
+
+    def strike(self, host: str, fault: str, act: Callable[[], object]) -> None:
+        """`act` on `host` once it owns requests (a few tries); what it owned at that moment
+        and still does (no final written) is what the fault leaves to recover."""
+        pids = set(netns.pids_in(self.lab.ns(host)))
+        for _ in range(20):
+            end = time.monotonic() + 5
+            while not self.owned_by(pids) and time.monotonic() < end:
+                time.sleep(0.01)
+            self.faults[fault] = time.time() * 1000
+            act()
+            owned = self.owned_by(pids)
+            if owned or fault == "host":  # a dead host cannot be struck again
+                break
+            self.lab.partition(host, REDIS_HOSTS, heal=True)  # it finished first: again
+        self.owned[fault] = owned
+        say(f"         {host}: {len(owned)} requests left unfinished")
 
     # -- the timeline ----------------------------------------------------------------------
 
@@ -237,17 +254,13 @@ class HostsDrill:
         killed_ms = at(plan.primary_at, f"SIGKILL the Redis primary on {primary}")
         self.redis[primary].kill()
         self.faults = {"primary": killed_ms}
+        self.owned: dict[str, set[str]] = {}
         at(plan.host_at, "SIGKILL every process on w1, once it owns requests")
-        self.owned = {"host": self._until_owned("w1")}
-        self.faults["host"] = time.time() * 1000
-        lab.kill_host("w1")
-        say(f"         w1 killed, owning {len(self.owned['host'])} requests")
+        self.strike("w1", "host", lambda: lab.kill_host("w1"))
         at(plan.partition_at, "cut w2 off from every Redis host, once it owns requests")
-        self.owned["partition"] = self._until_owned("w2")
-        self.faults["partition"] = time.time() * 1000
-        lab.partition("w2", REDIS_HOSTS)
-        say(f"         w2 cut off, owning {len(self.owned['partition'])} requests")
-        at(plan.partition_at + plan.partition_s, "heal w2")
+        self.strike("w2", "partition", lambda: lab.partition("w2", REDIS_HOSTS))
+        time.sleep(max(0.0, self.faults["partition"] / 1000 + plan.partition_s - time.time()))
+        say("         heal w2")
         lab.partition("w2", REDIS_HOSTS, heal=True)
         self.faults["kill"] = at(plan.kill_at, "kill, from w3")
         kill = self._kill()
@@ -260,13 +273,6 @@ class HostsDrill:
             return sum(1 for _ in self.record.open())
         except OSError:
             return 0
-
-    def _until_owned(self, host: str) -> set[str]:
-        """What `host` owns, once it owns something (or after 5 s)."""
-        end = time.monotonic() + 5
-        while not (owned := self.owned_by(host)) and time.monotonic() < end:
-            time.sleep(0.02)
-        return owned
 
     def _kill(self) -> Event | None:
         argv = ["ip", "netns", "exec", self.lab.ns("w3"), sys.executable, "-m", "ordercancel",
@@ -310,7 +316,7 @@ class HostsDrill:
             owned = [stamps.get(r) for r in self.owned[fault]]
             done = [t for t in owned if t is not None]
             self.recovery[fault] = (
-                (max(done) - self.faults[fault]) / 1000
+                max(0.0, (max(done) - self.faults[fault]) / 1000)
                 if done and len(done) == len(owned)
                 else None
             )
@@ -353,6 +359,10 @@ def retried(read: Callable[[], T], timeout: float = 60.0) -> T:
             time.sleep(0.2)
 
 
+def _exit_on(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def _until(what: str, check: Any, timeout: float = 30.0) -> None:
     end = time.monotonic() + timeout
     while True:
@@ -376,6 +386,9 @@ def run(*, short: bool = False, as_json: bool = False) -> int:
         return 0
     drill = HostsDrill(SHORT if short else FULL)
     ok = False
+    # SIGTERM and SIGHUP end the drill as Ctrl-C does: through `finally`, which removes the lab
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _exit_on)
     try:
         with netns.Lab(HOSTS) as lab:
             say(f"drill hosts: {len(HOSTS)} hosts in network namespaces, the venue behind "
