@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -16,10 +17,12 @@ from ordercancel.events import Event
 from ordercancel.outcomes import Kind
 from ordercancel.request import known_id, new_request_id
 from ordercancel.settings import load_settings
+from ordercancel.state import sentinel
 from ordercancel.state.keys import Keys
 from ordercancel.state.store import REDIS_DOWN, SOCKET_TIMEOUT_S, Store, redis_problem
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("ordercancel")
 
 
 def _redis_errors(method: F) -> F:
@@ -117,11 +120,23 @@ class Client:
             try:
                 with self.store.redis.pipeline(transaction=False) as pipe:
                     pipe.xadd(self.keys.requests, fields)
-                    return self.store.execute_replicated(pipe, f"request {request_id}")[0]
+                    replies, short = self.store.execute_replicated(pipe, f"request {request_id}")
             except REDIS_DOWN:
                 if time.monotonic() + 0.2 > end:
                     raise
                 time.sleep(0.2)
+                continue
+            # on no replica: a primary being demoted (a manual failover) takes writes that the
+            # new one never gets; once the sentinels name the new one, send it there too
+            left = end - time.monotonic()
+            if (
+                short
+                and left > 0
+                and sentinel.moved(self.store.redis, min(sentinel.MOVED_CHECK_S, left))
+            ):
+                log.warning("request %s: the primary changed under it; sent again", request_id)
+                continue
+            return replies[0]
 
     def cancel(
         self,

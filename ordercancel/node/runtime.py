@@ -115,12 +115,17 @@ class Runtime:
         return budget
 
     def after_failover(self, *, first: bool) -> None:
-        """This process sees a new Redis primary: put back the rate tokens it took whose WAIT
-        fell short (`Budget.after_failover`). The `first` process to see it also raises the
-        halt again if the newest kill in the audit stream has no resume after it (the halt may
-        not have reached the replica)."""
+        """This process sees a new Redis primary. The requests it owns there but does not run
+        lost their final with the old one (a demoted primary took it): released, to run again.
+        The rate tokens it took whose WAIT fell short are put back (`Budget.after_failover`).
+        The `first` process to see it also raises the halt again if the newest kill in the
+        audit stream has no resume after it (the halt may not have reached the replica)."""
         if first and self.store.reassert_halt():
             log.warning("after a failover: the halt of the last kill was raised again")
+        lost = self.store.release_unrun(self.lease.base, set(self.running))
+        if lost:
+            log.warning("after a failover: %d request(s) this node finished lost their final "
+                        "and will run again", lost)  # fmt: skip
         for budget in list(self._budgets.values()):
             lost = budget.after_failover()
             if lost:

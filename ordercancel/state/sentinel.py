@@ -14,6 +14,7 @@ kombu's `sentinel://` transport with the same hosts, credentials and `master_nam
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -25,6 +26,8 @@ SCHEME = "redis+sentinel"
 DEFAULT_PORT = 26379
 #: the sentinels answer fast or not at all: one that does not is skipped for the next
 SENTINEL_TIMEOUT_S = 0.5
+#: after a WAIT no replica answered: how long to ask the sentinels whether the primary moved
+MOVED_CHECK_S = 1.5
 TRUE = ("1", "t", "true", "y", "yes", "on")
 SSL_OPTIONS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs", "ssl_password",
                "ssl_check_hostname", "ssl_ca_path")  # fmt: skip
@@ -126,3 +129,23 @@ def primary_of(client: redis.Redis) -> tuple[str, int] | None:
     """The primary a Sentinel-managed client last connected to (None for any other client)."""
     address = getattr(client.connection_pool, "master_address", None)
     return (str(address[0]), int(address[1])) if address else None
+
+
+def moved(client: redis.Redis, within_s: float) -> bool:
+    """Whether the sentinels name another primary than the one `client` last connected to,
+    asking for up to `within_s` (they name the new one a moment after promoting it); if so,
+    the client's idle connections are dropped, so that its next command reaches the new one."""
+    pool = client.connection_pool
+    before = getattr(pool, "master_address", None)
+    if before is None:
+        return False
+    end = time.monotonic() + within_s
+    while True:
+        try:
+            if pool.get_master_address() != before:  # type: ignore[attr-defined]
+                return True
+        except redis.RedisError:  # no sentinel answers, or none knows a primary yet
+            pass
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.1)

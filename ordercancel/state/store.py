@@ -160,14 +160,17 @@ class Store:
                         what, acked, self.wait_replicas, self.wait_timeout_ms,
                         WAIT_PAUSE_S)  # fmt: skip
 
-    def execute_replicated(self, pipe: Any, what: str) -> list[Any]:
+    def execute_replicated(self, pipe: Any, what: str) -> tuple[list[Any], bool]:
         """Run `pipe`, its writes followed by a WAIT when one is due (`wait_in`, `waited`);
-        the replies of its own commands."""
+        the replies of its own commands, and whether a WAIT fell short."""
         waits = self.wait_in(pipe)
         replies: list[Any] = pipe.execute()
+        short = False
         if waits:
-            self.waited(int(replies.pop()), what)
-        return replies
+            acked = int(replies.pop())
+            short = acked < self.wait_replicas
+            self.waited(acked, what)
+        return replies, short
 
     def _keys(self, request_id: str, account: str) -> list[str]:
         return [
@@ -258,7 +261,7 @@ class Store:
             for item in items:
                 self._record(keys=keys, args=args(*item), client=pipe)
             # on a replica before the intake acknowledges the entries
-            replies = self.execute_replicated(pipe, f"{len(items)} ledger record(s)")
+            replies, _ = self.execute_replicated(pipe, f"{len(items)} ledger record(s)")
         return [bool(done) for done in replies]
 
     def beat(
@@ -324,9 +327,12 @@ class Store:
     def set_halt(self, fields: dict[str, str]) -> None:
         """Raise the halt flag, on a replica too when one is configured (WAIT)."""
         mapping: Any = dict(fields)  # redis-py 8 types the keys invariantly
-        with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(self.keys.halt, mapping=mapping)
-            self.execute_replicated(pipe, f"the halt of {fields.get('request_id')}")
+        for _ in range(2):  # again on the new primary, when a demoted one took it (no replica)
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(self.keys.halt, mapping=mapping)
+                _, short = self.execute_replicated(pipe, f"the halt of {fields.get('request_id')}")
+            if not (short and sentinel.moved(self.redis, sentinel.MOVED_CHECK_S)):
+                return
 
     def halted(self) -> dict[str, str] | None:
         raw: Any = self.redis.hgetall(self.keys.halt)
@@ -350,6 +356,17 @@ class Store:
             )
             cleared = pipe.execute()[0]
         return bool(cleared)
+
+    def release_unrun(self, base: str, running: set[str]) -> int:
+        """Drop the owner of every request owned by this process (`base`, any epoch) that it
+        does not run: its final went to a demoted primary and is lost. Recovery then sends it
+        again (`beat.lua`, step 3). How many."""
+        owners: Any = self.redis.hgetall(self.keys.owners)
+        lost = [rid for rid, node in owners.items()
+                if node.rsplit(".", 1)[0] == base and rid not in running]  # fmt: skip
+        if lost:
+            self.redis.hdel(self.keys.owners, *lost)
+        return len(lost)
 
     def swap_primary(self, address: str) -> str | None:
         """Record the primary's address; the one recorded before (None: none was)."""
