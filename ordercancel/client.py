@@ -117,6 +117,7 @@ class Client:
         then sent twice under one request id: the workers drop the second."""
         end = time.monotonic() + self.timeout
         while True:
+            before = sentinel.primary_of(self.store.redis)
             try:
                 with self.store.redis.pipeline(transaction=False) as pipe:
                     pipe.xadd(self.keys.requests, fields)
@@ -128,12 +129,7 @@ class Client:
                 continue
             # on no replica: a primary being demoted (a manual failover) takes writes that the
             # new one never gets; once the sentinels name the new one, send it there too
-            left = end - time.monotonic()
-            if (
-                short
-                and left > 0
-                and sentinel.moved(self.store.redis, min(sentinel.MOVED_CHECK_S, left))
-            ):
+            if time.monotonic() < end and self.store.moved_after(short, before):
                 log.warning("request %s: the primary changed under it; sent again", request_id)
                 continue
             return replies[0]

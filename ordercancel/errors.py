@@ -77,9 +77,11 @@ class Fenced(OrderCancelError):
 
 
 class VenueError(OrderCancelError):
-    """A venue call that did not succeed."""
+    """A venue call that did not succeed. `sent`: whether the attempt reached the venue, or
+    may have (False: it was never made)."""
 
     code: ErrorCode = ErrorCode.VENUE_ERROR
+    sent = True
 
     def __init__(
         self,
@@ -101,11 +103,9 @@ class RetryableError(VenueError):
 
     `retry_after`: the least wait before repeating, when the venue says so (seconds).
     `max_retries`: how often this kind of failure may be retried (None: until the deadline).
-    `sent`: whether the attempt reached the venue, or may have (False: it was never made).
     """
 
     max_retries: int | None = None
-    sent = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any):
         super().__init__(message, **kw)

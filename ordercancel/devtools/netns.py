@@ -20,6 +20,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -72,12 +73,22 @@ def remove(ns: str) -> None:
     run("ip", "netns", "del", ns, check=False)
 
 
+def _stale(owner: str) -> bool:
+    """A lab of `ocd<owner>` whose creator is gone (or is this process: one lab at a time,
+    so one left over from a reused pid)."""
+    return owner.isdigit() and (int(owner) == os.getpid() or not Path(f"/proc/{owner}").exists())
+
+
 def remove_stale() -> None:
-    """Labs whose creator is gone: `ocd<pid>-...` with no process `pid`."""
+    """Labs whose creator is gone: their namespaces `ocd<pid>-...` and the root namespace's
+    veths `ocd<pid>...` (the drill's own end, or a pair not yet moved)."""
     for ns in namespaces():
-        owner = ns[len(PREFIX) :].split("-", 1)[0]
-        if ns.startswith(PREFIX) and owner.isdigit() and not Path(f"/proc/{owner}").exists():
+        if ns.startswith(PREFIX) and _stale(ns[len(PREFIX) :].split("-", 1)[0]):
             remove(ns)
+    for line in run("ip", "-o", "link", "show").splitlines():
+        name = line.split(":")[1].strip().split("@")[0]
+        if name.startswith(PREFIX) and _stale(name[len(PREFIX) :].rstrip("ab")):
+            run("ip", "link", "del", name, check=False)
 
 
 class Lab:
@@ -104,6 +115,12 @@ class Lab:
         if why:
             raise LabError(why)
         remove_stale()
+        # should this process be SIGKILLed, the reaper sees its pipe close and tears down
+        self._reaper = subprocess.Popen(
+            [sys.executable, "-m", "ordercancel.devtools.netns", self.tag],
+            stdin=subprocess.PIPE,
+            start_new_session=True,
+        )
         try:
             self._build()
         except BaseException:
@@ -205,15 +222,42 @@ class Lab:
             raise LabError(f"iptables-restore on {host}: {done.stderr.strip()}")
 
     def close(self) -> None:
+        """Tear down; SIGINT, SIGTERM and SIGHUP wait until it is done."""
+        signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        old = [signal.signal(sig, signal.SIG_IGN) for sig in signals]
+        try:
+            self._close()
+        finally:
+            for sig, handler in zip(signals, old, strict=True):
+                signal.signal(sig, handler)
+
+    def _close(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-        if self._made:
-            run("ip", "link", "del", self.tag, check=False)  # the root end, with its route
-        for ns in reversed(self._made):
-            remove(ns)
+        if self._made:  # the namespaces, the root end (with its route), a pair not yet moved
+            reap(self.tag)
         for proc in self.procs:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(5)
         self._made.clear()
+        reaper = getattr(self, "_reaper", None)
+        if reaper is not None and reaper.stdin is not None and not reaper.stdin.closed:
+            reaper.stdin.close()  # nothing left for it: let it go
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                reaper.wait(30)
+
+
+def reap(tag: str) -> None:
+    """Remove what the lab `tag` left: every namespace `tag-*` and its root veths."""
+    for ns in namespaces():
+        if ns.startswith(f"{tag}-"):
+            remove(ns)
+    for name in (tag, f"{tag}a", f"{tag}b"):
+        run("ip", "link", "del", name, check=False)
+
+
+if __name__ == "__main__":  # the reaper: waits for its lab's creator to close the pipe, or die
+    sys.stdin.buffer.read()
+    reap(sys.argv[1])

@@ -107,13 +107,15 @@ class Budget:
                     raise
                 self.redis.script_load(self._script.script)
         code, wait_ms = (int(v) for v in replies[0])
-        if code == 0:
-            acked = int(replies[1]) if waits else 0
-            if waits:
-                store.waited(acked, "a rate token")
-            if acked < store.wait_replicas:
-                with self._lock:
-                    self.unconfirmed.append(time.time())
+        acked = int(replies[1]) if waits else 0
+        if waits:
+            store.waited(acked, "a rate token")
+        if code == 0 and acked < store.wait_replicas:
+            now = time.time()
+            with self._lock:
+                self.unconfirmed.append(now)
+                while self.unconfirmed[0] < now - self.limit.seconds:
+                    self.unconfirmed.popleft()
         return code, wait_ms
 
     def acquire(
@@ -150,7 +152,7 @@ class Budget:
                 self.unconfirmed.popleft()
             lost = len(self.unconfirmed)
         if lost:
-            self._run("restore", arg=lost)
+            self._run("restore", self.routine, lost)
         return lost
 
     def left(self) -> int:

@@ -63,14 +63,18 @@ def settle(
     Anything not settled by the deadline is `unknown`: the order may still be open.
     """
     cause = cause or job.tally.last_error
-    if job.calls == 0 and not job.rerun and isinstance(cause, BudgetExhausted):
-        return job.failed(cause)  # nothing was ever sent: the order is untouched
-    if job.calls == 0 and not job.rerun and isinstance(cause, NotSent):
+    # nothing that may have acted was sent (by this job, a parent's batch call, or an earlier
+    # run): the order is untouched
+    if not job.may_have_acted and isinstance(cause, BudgetExhausted):
+        return job.failed(cause)
+    if not job.may_have_acted and isinstance(cause, NotSent):
         return job.outcome(
             Status.EXPIRED,
             error_code=ErrorCode.DEADLINE_EXCEEDED.value,
             error="the deadline came before the cancel could be sent",
         )
+    if cause is not None and not cause.sent:  # the attempt that may have acted tells more
+        cause = next((j.tally.last_error for j in job.lineage() if j.tally.last_error), cause)
     polls = 0
     while True:
         try:

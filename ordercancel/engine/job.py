@@ -116,7 +116,7 @@ class Job:
             BUDGET_WAIT_SECONDS.labels(budget.scope).inc(waited)
         if self.rt.lease.hold(self.node, 0.0) < MIN_CALL_S:
             raise NotSent("this node's lease lapsed")
-        for job in self._lineage():  # a child's calls are its parent's too
+        for job in self.lineage():  # a child's calls are its parent's too
             with job._lock:
                 job._sent += 1
         return max(0.05, call.timeout - waited)
@@ -128,9 +128,9 @@ class Job:
     def may_have_acted(self) -> bool:
         """Whether a venue call of this request (or its parent) may have acted unseen: an
         earlier run, or a call left unsettled (no answer, an error that proves nothing)."""
-        return any(job.rerun or job.tally.last_error is not None for job in self._lineage())
+        return any(job.rerun or job.tally.last_error is not None for job in self.lineage())
 
-    def _lineage(self) -> Iterator[Job]:
+    def lineage(self) -> Iterator[Job]:
         """This job, its parent, and so on up."""
         job: Job | None = self
         while job is not None:

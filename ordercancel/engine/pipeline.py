@@ -46,11 +46,12 @@ def handle(message: Mapping[str, Any], rt: Runtime) -> None:
         )
         return
     rid = requests_.known_id(message)
-    if rid is not None and rid in rt.running:
-        log.info("request %s is running here already: duplicate delivery dropped", rid)
-        return
-    if rid is not None:
-        rt.running.add(rid)
+    with rt.running_lock:
+        if rid is not None and rid in rt.running:
+            log.info("request %s is running here already: duplicate delivery dropped", rid)
+            return
+        if rid is not None:
+            rt.running.add(rid)
     in_flight = IN_FLIGHT.labels(known(message.get("kind"), KINDS))
     in_flight.inc()
     try:

@@ -53,6 +53,8 @@ class Runtime:
         )
         #: requests running in this process; a duplicate delivery of one of them is dropped
         self.running: set[str] = set()
+        #: held to add to `running`, and while owners of requests not in it are released
+        self.running_lock = threading.Lock()
         #: requests this process gave up on without a final: the next heartbeat disowns them
         self.disowned: list[str] = []
         self.renew_lease()
@@ -122,7 +124,8 @@ class Runtime:
         audit stream has no resume after it (the halt may not have reached the replica)."""
         if first and self.store.reassert_halt():
             log.warning("after a failover: the halt of the last kill was raised again")
-        lost = self.store.release_unrun(self.lease.base, set(self.running))
+        with self.running_lock:  # none begins meanwhile: each owner read is of one it runs
+            lost = self.store.release_unrun(self.lease.base, self.running)
         if lost:
             log.warning("after a failover: %d request(s) this node finished lost their final "
                         "and will run again", lost)  # fmt: skip

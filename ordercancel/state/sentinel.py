@@ -131,18 +131,16 @@ def primary_of(client: redis.Redis) -> tuple[str, int] | None:
     return (str(address[0]), int(address[1])) if address else None
 
 
-def moved(client: redis.Redis, within_s: float) -> bool:
-    """Whether the sentinels name another primary than the one `client` last connected to,
-    asking for up to `within_s` (they name the new one a moment after promoting it); if so,
-    the client's idle connections are dropped, so that its next command reaches the new one."""
-    pool = client.connection_pool
-    before = getattr(pool, "master_address", None)
-    if before is None:
-        return False
+def moved(client: redis.Redis, before: tuple[str, int], within_s: float) -> bool:
+    """Whether the sentinels name another primary than `before`, asking for up to `within_s`
+    (they name the new one a moment after promoting it); if so, the client's idle connections
+    are dropped, so that its next command reaches the new one."""
+    pool: Any = client.connection_pool
     end = time.monotonic() + within_s
     while True:
         try:
-            if pool.get_master_address() != before:  # type: ignore[attr-defined]
+            address = pool.get_master_address()
+            if (str(address[0]), int(address[1])) != before:
                 return True
         except redis.RedisError:  # no sentinel answers, or none knows a primary yet
             pass

@@ -160,17 +160,26 @@ class Store:
                         what, acked, self.wait_replicas, self.wait_timeout_ms,
                         WAIT_PAUSE_S)  # fmt: skip
 
-    def execute_replicated(self, pipe: Any, what: str) -> tuple[list[Any], bool]:
+    def execute_replicated(self, pipe: Any, what: str) -> tuple[list[Any], bool | None]:
         """Run `pipe`, its writes followed by a WAIT when one is due (`wait_in`, `waited`);
-        the replies of its own commands, and whether a WAIT fell short."""
+        the replies of its own commands, and whether the writes may be on the primary alone:
+        True when a WAIT fell short, None when none was made while paused after one that did
+        (False: on a replica, or no replica wanted)."""
         waits = self.wait_in(pipe)
         replies: list[Any] = pipe.execute()
-        short = False
-        if waits:
-            acked = int(replies.pop())
-            short = acked < self.wait_replicas
-            self.waited(acked, what)
-        return replies, short
+        if not waits:
+            return replies, (None if self.wait_replicas else False)
+        acked = int(replies.pop())
+        self.waited(acked, what)
+        return replies, acked < self.wait_replicas
+
+    def moved_after(self, short: bool | None, before: tuple[str, int] | None) -> bool:
+        """After a write that may be on the primary alone (`short`): whether the sentinels now
+        name another primary than `before` (the one the write was sent to), asking for up to
+        `sentinel.MOVED_CHECK_S` after a WAIT that fell short, once while WAIT is paused."""
+        if short is False or before is None:
+            return False
+        return sentinel.moved(self.redis, before, sentinel.MOVED_CHECK_S if short else 0.0)
 
     def _keys(self, request_id: str, account: str) -> list[str]:
         return [
@@ -328,10 +337,11 @@ class Store:
         """Raise the halt flag, on a replica too when one is configured (WAIT)."""
         mapping: Any = dict(fields)  # redis-py 8 types the keys invariantly
         for _ in range(2):  # again on the new primary, when a demoted one took it (no replica)
+            before = sentinel.primary_of(self.redis)
             with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hset(self.keys.halt, mapping=mapping)
                 _, short = self.execute_replicated(pipe, f"the halt of {fields.get('request_id')}")
-            if not (short and sentinel.moved(self.redis, sentinel.MOVED_CHECK_S)):
+            if not self.moved_after(short, before):
                 return
 
     def halted(self) -> dict[str, str] | None:

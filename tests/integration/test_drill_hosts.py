@@ -76,3 +76,18 @@ def test_a_lab_whose_creator_died_is_removed_by_the_next():
         assert stale not in netns.namespaces()
     finally:
         netns.run("ip", "netns", "del", stale, check=False)
+
+
+@pytest.mark.timeout(180)
+def test_a_drill_killed_outright_is_torn_down_by_its_reaper():
+    proc = drill()
+    end = time.monotonic() + 120
+    while not any(ns.endswith("-w3") for ns in left_by(proc.pid)):
+        assert proc.poll() is None and time.monotonic() < end, proc.stderr.read()[-2000:]
+        time.sleep(0.2)
+    proc.kill()
+    proc.communicate(timeout=60)
+    end = time.monotonic() + 60
+    while left_by(proc.pid):
+        assert time.monotonic() < end, left_by(proc.pid)
+        time.sleep(0.2)

@@ -161,7 +161,9 @@ class HostsDrill:
                   "--appendonly", "no", "--min-replicas-to-write", "1",
                   "--min-replicas-max-lag", "10"]  # fmt: skip
         for host in REDIS_HOSTS:
-            argv = [REDIS_SERVER, *common, "--dir", str(self.workdir)]
+            data = self.workdir / host  # its own: a replica's full sync writes dump.rdb there
+            data.mkdir()
+            argv = [REDIS_SERVER, *common, "--dir", str(data)]
             if host != "redis1":
                 argv += ["--replicaof", primary, "6379"]
             self.redis[host] = lab.spawn(host, argv, log=self.workdir / f"{host}.log")
@@ -264,7 +266,13 @@ class HostsDrill:
         lab.partition("w2", REDIS_HOSTS, heal=True)
         self.faults["kill"] = at(plan.kill_at, "kill, from w3")
         kill = self._kill()
-        producer.wait(plan.load_s + 60)
+        try:
+            producer.wait(plan.load_s + 60)
+        except subprocess.TimeoutExpired:
+            producer.kill()
+        self.row.violations["producer did not send every request"] = int(
+            producer.returncode != 0 or self.taken() != load
+        )
         say(f"  the producer is done ({self.taken()} requests taken); waiting for finals")
         return self._count(kill)
 
@@ -313,6 +321,9 @@ class HostsDrill:
         after = [t for t in stamps.values() if t > self.faults["primary"]]
         self.recovery["primary"] = (min(after) - self.faults["primary"]) / 1000 if after else None
         for fault in ("host", "partition"):
+            row.violations[f"{fault}: the struck host owned no request"] = int(
+                not self.owned[fault]
+            )
             owned = [stamps.get(r) for r in self.owned[fault]]
             done = [t for t in owned if t is not None]
             self.recovery[fault] = (

@@ -6,7 +6,7 @@
 --         that long
 --   burn: take half of what the window has left (a 429 without Retry-After); returns it
 --   hold: hold the scope ARGV[5] ms (a Retry-After); never shortens a hold
---   restore: count ARGV[5] calls now (tokens a failover may have lost)
+--   restore: count ARGV[5] calls now, in both windows (tokens a failover may have lost)
 --   left: calls the window has room for
 local op, window = ARGV[1], tonumber(ARGV[2])
 local limit, routine = tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -63,6 +63,7 @@ elseif op == 'hold' then
   return 1
 elseif op == 'restore' then
   push(KEYS[1], limit, tonumber(ARGV[5]))
+  push(KEYS[2], routine, tonumber(ARGV[5]))
   return 1
 elseif op == 'left' then
   return left()
