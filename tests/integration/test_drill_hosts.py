@@ -14,13 +14,13 @@ import pytest
 from ordercancel.devtools import netns
 from ordercancel.devtools.drill import hostsdrill
 
-pytestmark = [
-    pytest.mark.skipif(bool(hostsdrill.missing()), reason=f"drill hosts: {hostsdrill.missing()}"),
-    # it brings its own Redis servers: once, in the first pass, is enough
-    pytest.mark.skipif(
-        bool(os.environ.get("ORDERCANCEL_REDIS_URL")), reason="drill hosts runs its own Redis"
-    ),
-]
+pytestmark = pytest.mark.skipif(
+    bool(hostsdrill.missing()), reason=f"drill hosts: {hostsdrill.missing()}"
+)
+#: the drill brings its own Redis servers: once, in the first pass (none given), is enough
+once = pytest.mark.skipif(
+    bool(os.environ.get("ORDERCANCEL_REDIS_URL")), reason="drill hosts runs its own Redis"
+)
 
 
 def drill(*args: str) -> subprocess.Popen[str]:
@@ -39,6 +39,17 @@ def left_by(pid: int) -> list[str]:
     return [ns for ns in netns.namespaces() if ns.startswith(f"{netns.PREFIX}{pid}-")]
 
 
+def built() -> subprocess.Popen[str]:
+    """A drill whose lab is being built (its last host's namespace exists)."""
+    proc = drill()
+    end = time.monotonic() + 120
+    while not any(ns.endswith("-w3") for ns in left_by(proc.pid)):
+        assert proc.poll() is None and time.monotonic() < end, proc.stderr.read()[-2000:]
+        time.sleep(0.2)
+    return proc
+
+
+@once
 @pytest.mark.timeout(660)
 def test_the_hosts_drill_keeps_the_budget_and_loses_nothing():
     proc = drill("--json")
@@ -54,13 +65,10 @@ def test_the_hosts_drill_keeps_the_budget_and_loses_nothing():
     assert not left_by(proc.pid)
 
 
+@once
 @pytest.mark.timeout(180)
 def test_a_drill_stopped_midway_leaves_no_namespace():
-    proc = drill()
-    end = time.monotonic() + 120
-    while not any(ns.endswith("-w3") for ns in left_by(proc.pid)):
-        assert proc.poll() is None and time.monotonic() < end, proc.stderr.read()[-2000:]
-        time.sleep(0.2)
+    proc = built()
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)
     assert not left_by(proc.pid)
@@ -78,13 +86,10 @@ def test_a_lab_whose_creator_died_is_removed_by_the_next():
         netns.run("ip", "netns", "del", stale, check=False)
 
 
+@once
 @pytest.mark.timeout(180)
 def test_a_drill_killed_outright_is_torn_down_by_its_reaper():
-    proc = drill()
-    end = time.monotonic() + 120
-    while not any(ns.endswith("-w3") for ns in left_by(proc.pid)):
-        assert proc.poll() is None and time.monotonic() < end, proc.stderr.read()[-2000:]
-        time.sleep(0.2)
+    proc = built()
     proc.kill()
     proc.communicate(timeout=60)
     end = time.monotonic() + 60
