@@ -3,8 +3,10 @@ HTTP, and `ordercancel worker` (two Celery nodes) as a child process."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +33,7 @@ def _ec_key(fmt: serialization.PrivateFormat) -> str:
 
 def accounts_for(sim_url: str) -> dict:
     keys = Path(tempfile.mkdtemp(prefix="oc-keys-"))
+    atexit.register(shutil.rmtree, keys, ignore_errors=True)  # private keys: not left behind
 
     def key_account(**extra):
         return {
