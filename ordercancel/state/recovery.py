@@ -27,7 +27,7 @@ from ordercancel.errors import RequestError
 from ordercancel.events import Outcome, final_event, request_fields, unparsed_fields
 from ordercancel.node.runtime import EXPIRE_MARGIN_MS, Runtime
 from ordercancel.observe import sentry
-from ordercancel.outcomes import ErrorCode, Kind, Status
+from ordercancel.outcomes import ErrorCode, Status
 from ordercancel.request import now_ms
 from ordercancel.state import sentinel
 
@@ -71,27 +71,10 @@ class Heartbeat(threading.Thread):
             elif resends > MAX_RESENDS:
                 self.bury(request_id, message, resends)
                 continue
-            elif not self.lapsed(message):
+            else:
                 log.warning("recovery: request %s sent again (%d)", request_id, resends)
                 self.send(message)
         self.check_primary()
-
-    def lapsed(self, message: dict[str, Any]) -> bool:
-        """A cancel to send again whose deadline has passed: run again, it could not call the
-        venue, and would first wait its turn behind the queue. Its final now, `unknown` (the
-        lost run may have reached the venue), not a minute later; True when published."""
-        try:
-            req = requests_.parse(message, self.rt.settings)
-        except RequestError:
-            return False  # the re-run rejects it
-        if req.kind is not Kind.CANCEL or req.deadline_at_ms - EXPIRE_MARGIN_MS > now_ms():
-            return False
-        why = ("its worker was lost mid-request and its deadline passed before another could "
-               "run it: the order was not read back and may still be open")  # fmt: skip
-        log.warning("recovery: request %s past its deadline: unknown", req.request_id)
-        self.rt.store.finish(final_event(request_fields(req), Outcome(
-            Status.UNKNOWN, ErrorCode.DEADLINE_EXCEEDED, why)))  # fmt: skip
-        return True
 
     def check_primary(self) -> None:
         """With Sentinel: the primary this node talks to, against the one the workers last

@@ -118,7 +118,6 @@ def accounts_for(sim_url: str) -> dict:
         "r-zebpay-restart": key_account(),
         "r-zebpay-dead": key_account(timeout_s=10.0),
         "r-zebpay-idem": key_account(timeout_s=5.0),
-        "r-zebpay-lapse": key_account(timeout_s=5.0),
     }
 
 

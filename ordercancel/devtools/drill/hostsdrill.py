@@ -81,8 +81,8 @@ class Plan:
     kill_orders: int  # open orders only the kill cancels
 
 
-SHORT = Plan(rate=5, load_s=50, down_after_ms=1000, lease_s=4, primary_at=6, host_at=16,
-             partition_at=24, partition_s=10, kill_at=40, kill_orders=20)  # fmt: skip
+SHORT = Plan(rate=5, load_s=50, down_after_ms=3000, lease_s=6, primary_at=6, host_at=16,
+             partition_at=24, partition_s=12, kill_at=40, kill_orders=20)  # fmt: skip
 FULL = Plan(rate=6, load_s=170, down_after_ms=5000, lease_s=10, primary_at=20, host_at=60,
             partition_at=90, partition_s=25, kill_at=140, kill_orders=100)  # fmt: skip
 
