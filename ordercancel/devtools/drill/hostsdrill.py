@@ -189,8 +189,10 @@ class HostsDrill:
                 finally:
                     s.close()
             r = redis.Redis(primary, 6379, socket_timeout=2)
-            try:
-                return int(r.info("replication")["connected_slaves"]) == 2
+            try:  # both synced: only then does the primary take writes (min-replicas-to-write)
+                replication: Any = r.info("replication")
+                online = [replication.get(f"slave{i}", {}).get("state") == "online" for i in (0, 1)]
+                return all(online) and r.set("ocdrill:ready", "1") is True
             finally:
                 r.close()
 
