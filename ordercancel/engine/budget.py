@@ -98,19 +98,15 @@ class Budget:
         for loaded in (False, True):
             pipe = self.redis.pipeline(transaction=False)
             pipe.evalsha(self._script.sha, len(self.keys), *self.keys, *args)
-            waits = store.wait_in(pipe)
             try:
-                replies = pipe.execute()
+                replies, short = store.execute_replicated(pipe, "a rate token")
                 break
             except redis.exceptions.NoScriptError:  # a new primary, or a restarted server
                 if loaded:
                     raise
                 self.redis.script_load(self._script.script)
         code, wait_ms = (int(v) for v in replies[0])
-        acked = int(replies[1]) if waits else 0
-        if waits:
-            store.waited(acked, "a rate token")
-        if code == 0 and acked < store.wait_replicas:
+        if code == 0 and short is not False:  # on the primary alone, perhaps
             now = time.time()
             with self._lock:
                 self.unconfirmed.append(now)
