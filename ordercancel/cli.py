@@ -17,12 +17,13 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis
 from kombu.exceptions import OperationalError
 
 from ordercancel.config import Settings, safe_url
+from ordercancel.engine.report import GROUPS
 from ordercancel.errors import ConfigError, OrderCancelError, RedisUnavailable, WaitTimeout
 from ordercancel.events import Event
 from ordercancel.outcomes import SUCCESS
@@ -115,20 +116,32 @@ def cmd_cancel_batch(args: argparse.Namespace, settings: Settings) -> int:
     return _finish(ticket, args)
 
 
+def _scope(args: argparse.Namespace) -> dict[str, Any]:
+    """The scope options of `cancel-all` and `kill` as request fields."""
+    return {
+        "symbols": args.symbol,
+        "side": args.side,
+        "client_order_id_prefix": args.prefix,
+        "placed_before_ms": _time_ms(args.placed_before, "--placed-before")
+        if args.placed_before
+        else None,
+    }
+
+
 def cmd_cancel_all(args: argparse.Namespace, settings: Settings) -> int:
     ticket = _client(settings, args.wait).cancel_all(
         args.account,
-        args.symbol,
         idempotency_key=args.key,
         deadline_ms=args.deadline_ms,
         reason=args.reason,
+        **_scope(args),
     )
     return _finish(ticket, args)
 
 
 def cmd_kill(args: argparse.Namespace, settings: Settings) -> int:
     ticket = _client(settings, args.wait).kill(
-        args.reason, args.account, deadline_ms=args.deadline_ms
+        args.reason, args.account, deadline_ms=args.deadline_ms, **_scope(args)
     )
     return _finish(ticket, args)
 
@@ -153,21 +166,81 @@ def cmd_halted(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if halt is None else EXIT_STATUS
 
 
-def _since_ms(text: str | None) -> int:
-    """`--since`: ms since the epoch, or an age (`30m`, `12h`, `7d`, `90s`)."""
-    if not text:
-        return 0
+def _time_ms(text: str, option: str) -> int:
+    """A time option: ms since the epoch, or an age (`30m`, `12h`, `7d`, `90s`) before now."""
     units = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
     try:
         if text[-1] in units:
             return int((time.time() - float(text[:-1]) * units[text[-1]]) * 1000)
         return int(text)
-    except ValueError:
-        raise ConfigError(f"--since {text!r}: ms since the epoch, or an age like 12h") from None
+    except (ValueError, IndexError):
+        raise ConfigError(f"{option} {text!r}: ms since the epoch, or an age like 12h") from None
+
+
+#: a report's columns per order, in `--csv` and the table
+REPORT_COLUMNS = (
+    "account", "order_id", "symbol", "status", "error_code", "venue_status", "attempts",
+    "latency_ms", "request_id",
+)  # fmt: skip
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    """The report of an aggregate request with its children's finals; exit 1 when the request
+    has no final (unknown, running, or past the retention)."""
+    found = _client(settings).report(args.request_id)
+    if found is None:
+        print(f"ordercancel: no final for {args.request_id} (unknown, running, or expired)",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_STATUS
+    final, children = found["final"], found["children"]
+    orders = [c for c in children if c.get("order_id")]
+    if args.json:
+        detail = json.loads(final.get("detail") or "{}")
+        print(json.dumps({**found, "report": detail}, sort_keys=True))
+    elif args.csv:
+        import csv
+
+        out = csv.writer(sys.stdout)
+        out.writerow(REPORT_COLUMNS)
+        out.writerows([c.get(k, "") for k in REPORT_COLUMNS] for c in orders)
+    else:
+        _print_report(final, orders)
+    return EXIT_OK
+
+
+def _print_report(final: Event, orders: list[Event]) -> None:
+    detail = json.loads(final.get("detail") or "{}")
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(final.get("ts") or 0) / 1000))
+    print(f"{final['kind']} {final['request_id']}: {final['status']} at {when}, "
+          f"{final.get('latency_ms') or '?'} ms")  # fmt: skip
+    print(
+        f"asked by {final.get('requested_by') or 'unknown'}: {final.get('reason') or 'no reason'}"
+    )
+    scope = detail.get("scope") or {}
+    print("scope: " + ("; ".join(f"{k} {_shown(v)}" for k, v in scope.items()) or "everything"))
+    print(f"total affected (cancelled by this request): {detail.get('total_affected', '?')}")
+    for account, groups in (detail.get("accounts") or {}).items():
+        counts = groups.get("counts") or {}
+        print(f"account {account}: " + ", ".join(
+            f"{g.replace('_', ' ')} {counts.get(g, len(groups.get(g) or ()))}" for g in GROUPS
+        ))  # fmt: skip
+    if orders:
+        widths = [max(len(k), *(len(str(o.get(k, ""))) for o in orders)) for k in REPORT_COLUMNS]
+        for row in [dict(zip(REPORT_COLUMNS, REPORT_COLUMNS, strict=True)), *orders]:
+            print(
+                "  ".join(
+                    str(row.get(k, "")).ljust(w)
+                    for k, w in zip(REPORT_COLUMNS, widths, strict=True)
+                ).rstrip()
+            )
+
+
+def _shown(value: Any) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
-    for entry in _client(settings).audit(_since_ms(args.since)):
+    for entry in _client(settings).audit(_time_ms(args.since, "--since") if args.since else 0):
         if args.json:
             print(json.dumps(entry, sort_keys=True))
             continue
@@ -370,6 +443,17 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     return up(settings, with_sim=args.sim)
 
 
+def _scope_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--symbol", action="append", help="only this symbol (repeatable)")
+    parser.add_argument("--side", choices=("buy", "sell"), help="only orders of this side")
+    parser.add_argument("--prefix", help="only orders whose client order id starts with it")
+    parser.add_argument(
+        "--placed-before",
+        metavar="T",
+        help="only orders created before T: ms since the epoch, or an age such as 10m",
+    )
+
+
 def _request_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key", help="idempotency key")
     p.add_argument("--deadline-ms", type=int)
@@ -468,15 +552,16 @@ def parser(*, venue_options: bool = False) -> argparse.ArgumentParser:
     _request_options(batch)
     batch.set_defaults(func=cmd_cancel_batch)
 
-    every = sub.add_parser("cancel-all", help="cancel every open order, verified by listing")
+    every = sub.add_parser("cancel-all", help="cancel every open order in scope, verified")
     every.add_argument("account")
-    every.add_argument("--symbol", help="only this symbol")
+    _scope_options(every)
     _request_options(every)
     every.set_defaults(func=cmd_cancel_all)
 
-    kill = sub.add_parser("kill", help="kill switch: halt, cancel everything, verify flat")
+    kill = sub.add_parser("kill", help="kill switch: halt, cancel everything in scope, verify")
     kill.add_argument("--reason")
     kill.add_argument("--account", action="append", help="only these accounts (repeatable)")
+    _scope_options(kill)
     kill.add_argument("--deadline-ms", type=int)
     kill.add_argument("--wait", type=float, metavar="SEC", help="wait for the final event")
     kill.add_argument("--json", action="store_true")
@@ -494,6 +579,15 @@ def parser(*, venue_options: bool = False) -> argparse.ArgumentParser:
     )
     audit.add_argument("--json", action="store_true")
     audit.set_defaults(func=cmd_audit)
+
+    rep = sub.add_parser(
+        "report", help="what a cancel-batch, cancel-all or kill did, with every order's final"
+    )
+    rep.add_argument("request_id")
+    shape = rep.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true")
+    shape.add_argument("--csv", action="store_true", help="one row per order")
+    rep.set_defaults(func=cmd_report)
 
     acl = sub.add_parser(
         "acl", help="print the Redis ACL SETUSER command of a role for the configured prefix"
@@ -551,7 +645,7 @@ With -Q/--queues it is exactly `celery -A ordercancel.worker worker ...` (one no
 
 #: commands that only submit requests or read outcomes: Redis URL and prefix, no account
 PRODUCER = {cmd_cancel, cmd_cancel_batch, cmd_cancel_all, cmd_kill, cmd_resume, cmd_halted,
-            cmd_audit, cmd_deadman, cmd_status, cmd_tail, cmd_acl}  # fmt: skip
+            cmd_report, cmd_audit, cmd_deadman, cmd_status, cmd_tail, cmd_acl}  # fmt: skip
 #: commands that start their own (embedded) Redis when none is configured
 EMBEDDED = {cmd_demo, cmd_up, cmd_bench, cmd_drill}
 #: what talking to Redis can raise, through redis-py or kombu (the Celery producer)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import redis
 
 from ordercancel.config import Settings
+from ordercancel.engine import report
 from ordercancel.errors import ConfigError, DeadmanNotArmed, WaitTimeout
 from ordercancel.events import Event
 from ordercancel.outcomes import Kind
@@ -189,17 +190,23 @@ class Client:
         account: str,
         symbol: str | None = None,
         *,
+        symbols: list[str] | None = None,
+        side: str | None = None,
+        client_order_id_prefix: str | None = None,
+        placed_before_ms: int | None = None,
         idempotency_key: str | None = None,
         deadline_ms: int | None = None,
         reason: str | None = None,
         request_id: str | None = None,
     ) -> Ticket:
-        """Cancel every open order of the account (or of one symbol), verified by listing."""
+        """Cancel every open order of the account in scope (a symbol or `symbols`, a `side`,
+        a `client_order_id_prefix`, orders `placed_before_ms`), verified by listing."""
         return self.submit(
             {
                 "kind": Kind.CANCEL_ALL.value,
                 "account": account,
                 "symbol": symbol,
+                **_selectors(symbols, side, client_order_id_prefix, placed_before_ms),
                 "idempotency_key": idempotency_key,
                 "deadline_ms": deadline_ms,
                 "reason": reason,
@@ -212,16 +219,22 @@ class Client:
         reason: str | None = None,
         accounts: list[str] | None = None,
         *,
+        symbols: list[str] | None = None,
+        side: str | None = None,
+        client_order_id_prefix: str | None = None,
+        placed_before_ms: int | None = None,
         deadline_ms: int | None = None,
         request_id: str | None = None,
     ) -> Ticket:
-        """The kill switch: halt flag, then cancel_all on every configured account (or the
-        listed ones) in parallel, on the urgent queue. A kill while one runs joins it."""
+        """The kill switch: a halt for its scope, then cancel_all on every configured account
+        (or the listed ones) in parallel, on the urgent queue, within the same selectors as
+        `cancel_all`. A kill while one runs over a scope that holds this one's joins it."""
         return self.submit(
             {
                 "kind": Kind.KILL.value,
                 "reason": reason,
                 "accounts": list(accounts) if accounts else None,
+                **_selectors(symbols, side, client_order_id_prefix, placed_before_ms),
                 "deadline_ms": deadline_ms,
                 "request_id": request_id,
             }
@@ -304,6 +317,18 @@ class Client:
         return self.store.audit_entries(since_ms)
 
     @_redis_errors
+    def report(self, request_id: str) -> dict[str, Any] | None:
+        """The report of a `cancel_batch`, `cancel_all` or `kill`: `final` (its final event,
+        whose `detail` is the report) and `children` (every child's final still retained, in
+        order), or None before the request has a final."""
+        final = self.store.finals([request_id])[request_id]
+        if final is None:
+            return None
+        ids = report.child_ids(final)
+        children = [e for e in self.store.finals(ids).values() if e is not None]
+        return {"final": final, "children": children}
+
+    @_redis_errors
     def deadman(self) -> dict[str, str] | None:
         """The switch's state: `state` (armed / fired / sent), `timeout_ms`, `expires_ms`, ..."""
         return self.store.deadman_state()
@@ -340,3 +365,18 @@ class Client:
 
     def close(self) -> None:
         self.store.redis.close()
+
+
+def _selectors(
+    symbols: list[str] | None,
+    side: str | None,
+    client_order_id_prefix: str | None,
+    placed_before_ms: int | None,
+) -> dict[str, Any]:
+    """A mass cancel's scope fields (CONTRACT §4); None is left out by `submit`."""
+    return {
+        "symbols": list(symbols) if symbols else None,
+        "side": side,
+        "client_order_id_prefix": client_order_id_prefix,
+        "placed_before_ms": placed_before_ms,
+    }

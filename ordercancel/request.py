@@ -14,6 +14,7 @@ from typing import Any
 from ordercancel.config import Settings
 from ordercancel.errors import RequestError
 from ordercancel.outcomes import ErrorCode, Kind
+from ordercancel.scope import SIDES, Scope
 
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -48,6 +49,8 @@ def known_id(message: Mapping[str, Any]) -> str | None:
     return entry if isinstance(entry, str) and entry else None
 
 
+#: the scope's selectors finer than symbols (`ordercancel/scope.py`)
+SELECTORS = ("side", "client_order_id_prefix", "placed_before_ms")
 #: Fields every kind takes (`received_ms` and `_entry_id` are set on the way in).
 _COMMON = frozenset(
     {"kind", "request_id", "idempotency_key", "deadline_ms", "reason", "requested_by",
@@ -57,11 +60,9 @@ _COMMON = frozenset(
 FIELDS: dict[Kind, frozenset[str]] = {
     Kind.CANCEL: frozenset({"account", "symbol", "order_id"}),
     Kind.CANCEL_BATCH: frozenset({"account", "symbol", "order_ids"}),
-    Kind.CANCEL_ALL: frozenset({"account", "symbol", "symbols"}),
-    Kind.KILL: frozenset({"accounts", "symbols"}),
+    Kind.CANCEL_ALL: frozenset({"account", "symbol", "symbols", *SELECTORS}),
+    Kind.KILL: frozenset({"accounts", "symbols", *SELECTORS}),
 }
-#: CONTRACT §4 fields this version does not act on yet: refused, so a scope is never widened.
-_NOT_YET = frozenset({"side", "client_order_id_prefix", "placed_before_ms"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +79,9 @@ class Request:
     accounts: tuple[str, ...] = ()
     idempotency_key: str | None = None
     symbols: tuple[str, ...] = ()
+    side: str | None = None
+    client_order_id_prefix: str | None = None
+    placed_before_ms: int | None = None
     reason: str = ""
     requested_by: str = ""
     parent_id: str = ""
@@ -85,6 +89,17 @@ class Request:
     @property
     def deadline_at_ms(self) -> int:
         return self.received_ms + self.deadline_ms
+
+    @property
+    def scope(self) -> Scope:
+        """What a cancel_all or kill may touch (its named accounts; every one when none)."""
+        return Scope(
+            accounts=self.accounts or ((self.account,) if self.account else ()),
+            symbols=(self.symbol,) if self.symbol else self.symbols,
+            side=self.side,
+            client_order_id_prefix=self.client_order_id_prefix,
+            placed_before_ms=self.placed_before_ms,
+        )
 
     def fingerprint(self) -> str:
         """What makes two requests "the same" for idempotency: the instruction, not metadata."""
@@ -96,6 +111,9 @@ class Request:
             list(self.order_ids),
             sorted(self.accounts),
             sorted(self.symbols),
+            self.side,
+            self.client_order_id_prefix,
+            self.placed_before_ms,
         ]
         return hashlib.sha256(json.dumps(what).encode()).hexdigest()[:32]
 
@@ -160,9 +178,7 @@ def _check_text(name: str, value: str) -> None:
 def _check_fields(raw: Mapping[str, Any], kind: Kind) -> None:
     for name in sorted(set(raw) - _COMMON - FIELDS[kind]):
         shown = repr(name)[:40]
-        if name in _NOT_YET:
-            why = "is not supported by this version (the scope would be wider than asked)"
-        elif name == "account" and kind is Kind.KILL:
+        if name == "account" and kind is Kind.KILL:
             why = "a kill takes `accounts` (a list); it is refused, not widened to every account"
         else:
             why = f"is not a field of a {kind.value} request"
@@ -235,6 +251,7 @@ def parse(raw: Mapping[str, Any], settings: Settings) -> Request:
         raise RequestError(
             ErrorCode.INVALID_REQUEST, "symbol and symbols: name one or the other", field="symbols"
         )
+    side, prefix, placed_before = _selectors(raw, settings, account, accounts)
     return Request(
         request_id=request_id,
         kind=kind,
@@ -248,6 +265,42 @@ def parse(raw: Mapping[str, Any], settings: Settings) -> Request:
         accounts=accounts,
         idempotency_key=_str(raw, "idempotency_key", max_len=128, pattern=_IDEMPOTENCY_KEY),
         symbols=tuple(dict.fromkeys(symbols)),
+        side=side,
+        client_order_id_prefix=prefix,
+        placed_before_ms=placed_before,
         reason=_str(raw, "reason", max_len=256) or "",
         requested_by=_str(raw, "requested_by", max_len=128) or "",
     )
+
+
+def _selectors(
+    raw: Mapping[str, Any], settings: Settings, account: str, accounts: tuple[str, ...]
+) -> tuple[str | None, str | None, int | None]:
+    """`side`, `client_order_id_prefix`, `placed_before_ms`, checked. A prefix is refused on an
+    account whose venue's orders carry no client id: nothing there could be shown in scope."""
+    side = _str(raw, "side", max_len=4)
+    if side is not None and side.lower() not in SIDES:
+        raise RequestError(ErrorCode.INVALID_REQUEST, "side: must be buy or sell", field="side")
+    prefix = _str(raw, "client_order_id_prefix", max_len=64)
+    if prefix is not None:
+        from ordercancel.venues import venue_class
+
+        for name in (account,) if account else accounts:
+            venue = settings.accounts[name].venue
+            if not venue_class(venue).client_order_ids:
+                raise RequestError(
+                    ErrorCode.INVALID_REQUEST,
+                    f"client_order_id_prefix: {venue} orders carry no client order id "
+                    f"(account {name!r})",
+                    field="client_order_id_prefix",
+                )
+    placed = raw.get("placed_before_ms")
+    if placed is not None and (
+        not isinstance(placed, int) or isinstance(placed, bool) or placed <= 0
+    ):
+        raise RequestError(
+            ErrorCode.INVALID_REQUEST,
+            "placed_before_ms: must be a positive integer (ms since the epoch)",
+            field="placed_before_ms",
+        )
+    return (side.lower() if side else None), prefix, placed

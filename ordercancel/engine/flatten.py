@@ -18,7 +18,7 @@ when reading it back is not worth its cost (`READ_BACK_MAX`; a kill reads none b
 
 from __future__ import annotations
 
-import json
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -26,6 +26,7 @@ from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any, TypeVar
 
+from ordercancel.engine import report
 from ordercancel.engine.job import Job
 from ordercancel.engine.retry import poll_delay
 from ordercancel.errors import PermanentError, RetryableError, VenueError
@@ -34,6 +35,7 @@ from ordercancel.outcomes import ErrorCode, Status
 from ordercancel.venues import CancelReply, OrderRef
 
 T = TypeVar("T")
+log = logging.getLogger("ordercancel")
 #: how long an acknowledged cancel may stay in the open listing before it is sent again
 ACK_GRACE_S = 0.5
 #: order ids listed in a partial outcome's detail, at most
@@ -57,6 +59,8 @@ class Flatten:
         self.jobs: dict[str, Job] = {}  # per-order jobs: their calls, their request ids
         self.symbols: set[str] = set()
         self.read_backs = 0  # orders read back after they left the open listing
+        self.scope = job.req.scope
+        self.outside = 0  # orders listed in the scope's symbols that its selectors leave out
 
     def run(self) -> Outcome:
         started = time.monotonic()
@@ -68,7 +72,7 @@ class Flatten:
                     error_code=ErrorCode.INVALID_REQUEST.value,
                     error="no symbol in scope: configure the account's `symbols` to prove it flat",
                 )
-            if self.bulk:
+            if self.bulk and not self.scope.selective:
                 self._bulk()
             left, rounds = self._verify()
         except PermanentError as exc:
@@ -79,13 +83,25 @@ class Flatten:
             return self.job.failed(exc, error=f"the symbols in scope could not be read: {exc}")
         self._publish()
         statuses = Counter(o.status.value for o in self.closed.values())
+        still_open = [r.order_id for r in left or () if r.order_id not in self.refused]
+        groups = report.orders(
+            {oid: o.status.value for oid, o in self.closed.items()},
+            [r.order_id for r in left or () if r.order_id in self.refused],
+            still_open,
+        )
+        accounts = {self.job.req.account: groups}
         detail: dict[str, Any] = {
+            **report.header(self.job.req),
+            "total_affected": report.affected(accounts),
             "symbols": sorted(self.symbols),
             "closed": len(self.closed),
             "statuses": dict(sorted(statuses.items())),
             "rounds": rounds,
             "flat_ms": int((time.monotonic() - started) * 1000),
+            "accounts": accounts,
         }
+        if self.scope.selective:
+            detail["left_outside_scope"] = self.outside
         if left is not None and not left:
             return self.job.outcome(Status.COMPLETED, detail=detail)
         if left is None:
@@ -210,7 +226,17 @@ class Flatten:
             if isinstance(result, VenueError):
                 return None  # an incomplete listing proves nothing
             refs.update((r.order_id, r) for r in result)
-        return list(refs.values())
+        if not self.scope.selective:
+            return list(refs.values())
+        inside = {oid: self.scope.matches(ref) for oid, ref in refs.items()}
+        if None in inside.values():  # an order it cannot place in or out of scope
+            log.warning(
+                "request %s: the open orders listed do not say what its scope selects by",
+                self.job.req.request_id,
+            )
+            return None
+        self.outside = sum(1 for v in inside.values() if not v)
+        return [ref for oid, ref in refs.items() if inside[oid]]
 
     def _due(self, ref: OrderRef) -> bool:
         acked = self.acked.get(ref.order_id)
@@ -290,7 +316,6 @@ def cancel_all_flow(job: Job, *, bulk: bool = True) -> Outcome:
             request_id=req.request_id,
             requested_by=req.requested_by,
             reason=req.reason,
-            accounts=json.dumps([req.account]),
-            symbols=json.dumps(list(req.symbols or ([req.symbol] if req.symbol else []))),
+            **req.scope.strings(),
         )
     return Flatten(job, bulk=bulk).run()

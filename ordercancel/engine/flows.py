@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import replace
 
+from ordercancel.engine import report
 from ordercancel.engine.budget import BudgetExhausted
 from ordercancel.engine.flatten import cancel_all_flow
 from ordercancel.engine.job import Job
@@ -121,7 +121,7 @@ def batch_flow(job: Job) -> Outcome:
     symbol, venue = job.req.symbol, job.venue
     children = {oid: job.child(oid, symbol) for oid in dict.fromkeys(job.req.order_ids)}
     earlier = job.rt.store.finals([c.req.request_id for c in children.values()])
-    statuses: Counter[str] = Counter(e["status"] for e in earlier.values() if e)
+    ended = {oid: e["status"] for oid, c in children.items() if (e := earlier[c.req.request_id])}
     attempts = sum(int(e["attempts"] or 0) for e in earlier.values() if e)
     work: list[tuple[Job, Callable[[], Outcome]]] = []
     pending: list[Job] = []
@@ -139,13 +139,13 @@ def batch_flow(job: Job) -> Outcome:
         pending = []
     for chunk in _chunks(pending, venue.max_batch):
         work += _send_batch(job, chunk)
-    futures: list[Future[Outcome]] = [
-        job.rt.pool.submit(_finish_child, child, run) for child, run in work
-    ]
-    for future in futures:
-        statuses[future.result().status.value] += 1
+    futures = {
+        child.req.order_id or "": job.rt.pool.submit(_finish_child, child, run)
+        for child, run in work
+    }
+    ended.update((oid, future.result().status.value) for oid, future in futures.items())
     # the children's calls are the job's
-    return _batch_outcome(statuses, attempts + job.calls)
+    return _batch_outcome(job, ended, attempts + job.calls)
 
 
 def _send_batch(job: Job, chunk: list[Job]) -> list[tuple[Job, Callable[[], Outcome]]]:
@@ -186,10 +186,19 @@ def _finish_child(child: Job, run: Callable[[], Outcome]) -> Outcome:
     return outcome
 
 
-def _batch_outcome(statuses: Counter[str], attempts: int) -> Outcome:
+def _batch_outcome(job: Job, ended: dict[str, str], attempts: int) -> Outcome:
+    statuses = Counter(ended.values())
     total = sum(statuses.values())
     closed = sum(n for status, n in statuses.items() if status in SUCCESS)
-    detail = {"orders": total, "closed": closed, "statuses": dict(sorted(statuses.items()))}
+    accounts = {job.req.account: report.orders(ended)}
+    detail = {
+        **report.header(job.req),
+        "total_affected": report.affected(accounts),
+        "orders": total,
+        "closed": closed,
+        "statuses": dict(sorted(statuses.items())),
+        "accounts": accounts,
+    }
     return Outcome.of_parts(
         closed,
         total,

@@ -17,47 +17,49 @@ from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any
 
+from ordercancel.engine import report
 from ordercancel.engine.flatten import cancel_all_flow
 from ordercancel.engine.job import Job
 from ordercancel.engine.retry import Deadline
+from ordercancel.errors import RequestError
 from ordercancel.events import Outcome, final_event, request_fields
 from ordercancel.node.runtime import Runtime
 from ordercancel.outcomes import ErrorCode, Kind, Status
 from ordercancel.request import Request, now_ms
+from ordercancel.scope import Scope
 from ordercancel.state.store import ABANDON
+from ordercancel.venues import Venue
 
 
 def kill_flow(
     req: Request, rt: Runtime, deadline: Deadline, node: str, *, rerun: bool = False
 ) -> Outcome:
-    accounts = req.accounts or tuple(sorted(rt.settings.accounts))
+    accounts = req.accounts or _every_account(req, rt)
     if not rerun:
         rt.store.audit(
             "kill",
             request_id=req.request_id,
             requested_by=req.requested_by,
             reason=req.reason,
-            accounts=json.dumps(list(accounts)),
-            symbols=json.dumps(list(req.symbols)),
+            **replace(req.scope, accounts=accounts).strings(),
         )
     rt.store.set_halt(
         {
             "reason": req.reason or "kill",
             "since_ms": str(now_ms()),
             "request_id": req.request_id,
-            "accounts": json.dumps(list(accounts)),
-            "symbols": json.dumps(list(req.symbols)),
             "requested_by": req.requested_by,
+            **replace(req.scope, accounts=accounts).strings(),
         }
     )
     claim = json.dumps(
-        {"request_id": req.request_id, "accounts": list(accounts), "symbols": list(req.symbols)}
+        {"request_id": req.request_id, **replace(req.scope, accounts=accounts).fields()}
     )
     running = rt.store.claim_kill(claim, ttl_ms=max(1000, int(deadline.remaining() * 1000) + 5000))
     joined = None
     if running is not None:
         first = json.loads(running)
-        if first["request_id"] != req.request_id and _covers(first, accounts, req.symbols):
+        if first["request_id"] != req.request_id and _covers(first, accounts, req.scope):
             joined = first["request_id"]
             _wait_for(joined, rt, deadline)
     # a re-run keeps the accounts an earlier run already published: no call after their final
@@ -79,14 +81,38 @@ def kill_flow(
     finally:
         if running is None:
             rt.store.release_kill(claim)
-    outcome = _kill_outcome(outcomes)
+    outcome = _kill_outcome(replace(req, accounts=accounts), outcomes)
     return replace(outcome, detail={**outcome.detail, "joined": joined}) if joined else outcome
 
 
-def _covers(first: dict[str, Any], accounts: tuple[str, ...], symbols: tuple[str, ...]) -> bool:
+def _every_account(req: Request, rt: Runtime) -> tuple[str, ...]:
+    """The accounts of a kill that names none: every one, except, for a client order id
+    prefix, those whose venue's orders carry no client id (none of their orders is in scope)."""
+    return tuple(
+        name
+        for name in sorted(rt.settings.accounts)
+        if (not req.client_order_id_prefix or rt.venue(name).client_order_ids)
+        and (not req.symbols or _symbols_for(req, rt.venue(name)))
+    )
+
+
+def _symbols_for(req: Request, venue: Venue) -> tuple[str, ...]:
+    """The kill's symbols this account's venue can name (each venue spells its own): one it
+    cannot name has no order there."""
+    fits = []
+    for symbol in req.symbols:
+        try:
+            venue.check_symbol(symbol)
+        except RequestError:
+            continue
+        fits.append(symbol)
+    return tuple(fits)
+
+
+def _covers(first: dict[str, Any], accounts: tuple[str, ...], scope: Scope) -> bool:
     """Whether a running kill's scope holds this one's."""
-    wider = not first.get("symbols") or (bool(symbols) and set(first["symbols"]) >= set(symbols))
-    return set(first["accounts"]) >= set(accounts) and wider
+    theirs = Scope.from_fields(first)
+    return set(theirs.accounts) >= set(accounts) and theirs.covers(scope)
 
 
 def _flatten_account(
@@ -107,6 +133,7 @@ def _flatten_account(
         account=account,
         venue=config.venue,
         accounts=(),
+        symbols=_symbols_for(kill, rt.venue(account)) or kill.symbols,
         symbol=None,
         idempotency_key=None,
         parent_id=kill.request_id,
@@ -131,7 +158,7 @@ def _wait_for(first_id: str, rt: Runtime, deadline: Deadline) -> None:
             return
 
 
-def _kill_outcome(outcomes: dict[str, Outcome]) -> Outcome:
+def _kill_outcome(req: Request, outcomes: dict[str, Outcome]) -> Outcome:
     per_account: dict[str, Any] = {}
     for account, outcome in outcomes.items():
         per_account[account] = {
@@ -139,11 +166,17 @@ def _kill_outcome(outcomes: dict[str, Outcome]) -> Outcome:
             "closed": outcome.detail.get("closed", 0),
             "open_count": outcome.detail.get("open_count", 0),
             "flat_ms": outcome.detail.get("flat_ms"),
+            **outcome.detail.get("accounts", {}).get(account, {}),
         }
         if outcome.error_code:
             per_account[account]["error_code"] = outcome.error_code
     attempts = sum(o.attempts for o in outcomes.values())
-    detail = {"accounts": per_account, "halted": True}
+    detail = {
+        **report.header(req),
+        "total_affected": report.affected(per_account),
+        "accounts": per_account,
+        "halted": True,
+    }
     left = sorted(a for a, o in outcomes.items() if o.status is not Status.COMPLETED)
     return Outcome.of_parts(
         len(outcomes) - len(left),

@@ -429,12 +429,14 @@ class AjaibSim:
                 order_id = next(self._ids)
                 seeded = change("NEW", SEED)
                 book[order_id] = {
-                    "order_id": order_id, "side": spec.get("side", "BUY"), "status": "NEW",
+                    "order_id": order_id, "side": str(spec.get("side", "BUY")).upper(),
+                    "status": "NEW",
                     "symbol": spec.get("symbol", "BTC_USDT"), "type": "LIMIT",
                     "price": str(spec.get("price", "1000000")),
                     "quantity": str(spec.get("quantity", "0.01")), "avg_price": "0",
                     "executed_quantity": str(spec.get("executed_quantity", "0")),
-                    "created_at": now, "updated_at": now, "_cancel_at": None,
+                    "created_at": spec.get("created_ms", now), "updated_at": now,
+                    "_cancel_at": None,
                     "_cancel_cause": None, "_created_ms": seeded["t_ms"], "_history": [seeded],
                     "_fill_on_cancel": bool(spec.get("fill_on_cancel")),
                     "_batch_fail": bool(spec.get("batch_fail")),

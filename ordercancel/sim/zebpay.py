@@ -378,14 +378,14 @@ class ZebPaySim:
                     if o["symbol"] == symbol
                     and o["status"] in OPEN
                     and o["subaccount"] == sub
-                    and o["createdAt"] >= since
+                    and o["timestamp"] >= since
                 ),
-                key=lambda o: (o["createdAt"], o["orderId"]),
+                key=lambda o: (o["timestamp"], o["orderId"]),
             )
         page = items[:limit]
         for o in page:
             req.call.touch(o["clientOrderId"])
-        next_ts = page[-1]["createdAt"] + 1 if len(items) > limit else None
+        next_ts = page[-1]["timestamp"] + 1 if len(items) > limit else None
         return envelope(
             200,
             "Success",
@@ -444,25 +444,34 @@ class ZebPaySim:
             book = self.orders.setdefault(account, {})
             for spec in orders:
                 order_id = next(self._ids)
-                # strictly increasing, as the `since` cursor of the listing needs
-                self._last_created = max(self.clock.now_ms(), self._last_created + 1)
+                created_ms = spec.get("created_ms")
+                if created_ms is None:  # strictly increasing, as the `since` cursor needs
+                    created_ms = self._last_created = max(
+                        self.clock.now_ms(), self._last_created + 1
+                    )
                 coid = spec.get("clientOrderId") or spec.get("client_order_id") or f"sim{order_id}"
                 seeded = change("new", SEED)
                 book[coid] = {
                     "clientOrderId": coid,
                     "orderId": order_id,
                     "symbol": spec.get("symbol", "BTCUSDT"),
-                    "side": spec.get("side", "buy"),
+                    "side": str(spec.get("side", "buy")).upper(),
                     "price": spec.get("price", 65000),
                     "amount": spec.get("amount", 0.001),
                     "status": "new",
                     "subaccount": spec.get("subaccount"),
-                    "createdAt": self._last_created,
+                    "timestamp": created_ms,
+                    "datetime": iso(created_ms),
                     "_created_ms": seeded["t_ms"],
                     "_history": [seeded],
                 }
                 created.append(coid)
         return created
+
+
+def iso(ms: int) -> str:
+    """ms since the epoch as the ISO 8601 `datetime` of the venue's orders."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
 
 
 def _public(order: dict[str, Any]) -> dict[str, Any]:

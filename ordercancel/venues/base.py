@@ -46,7 +46,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 from urllib.parse import urlencode, urlsplit
 
@@ -112,10 +112,15 @@ class Call:
 
 @dataclass(frozen=True)
 class OrderRef:
-    """An order as the venue addresses it."""
+    """An order as the venue addresses it; a listing also says what a scope selects by (None
+    where the venue did not say): `side` (`buy` / `sell`), `client_order_id` (the client's own
+    id, on venues whose orders carry one) and `created_ms` (the venue's creation time)."""
 
     order_id: str
     symbol: str | None = None
+    side: str | None = field(default=None, compare=False)
+    client_order_id: str | None = field(default=None, compare=False)
+    created_ms: int | None = field(default=None, compare=False)
 
 
 class Phase(enum.Enum):
@@ -191,6 +196,8 @@ class Venue(ABC):
     max_batch: ClassVar[int] = 0
     #: None: no cancel-all endpoint; True: one symbol per call; False: account-wide only.
     cancel_all_by_symbol: ClassVar[bool | None] = None
+    #: whether its orders carry the client's own id (a `client_order_id_prefix` scope)
+    client_order_ids: ClassVar[bool] = False
     #: what the venue's rate limit applies to: "ip" (every account via one host) or "account"
     rate_scope: ClassVar[str] = "account"
     #: the symbol `probe` lists when the account names none and the venue lists none

@@ -113,6 +113,12 @@ def accounts_for(sim_url: str) -> dict:
         "idem-zebpay-samerid": key_account(),  # a request id reused in flight
         "idem-zebpay-forge": key_account(),  # an invalid request reusing a running one's id
         "i-ajaib-pages": ajaib_account(symbols=["BTC_USDT"]),
+        # scope selectors (test_scope)
+        "s-zebpay": key_account(),
+        "s-ajaib": ajaib_account(symbols=["BTC_USDT", "ETH_USDT"]),
+        "s-zebpay-kill": key_account(),
+        "s-ajaib-kill": ajaib_account(symbols=["BTC_USDT", "ETH_USDT"]),
+        "s-report": key_account(),  # test_report
         # recovery (test_recovery)
         "r-zebpay-dup": key_account(timeout_s=5.0),
         "r-zebpay-restart": key_account(),

@@ -21,7 +21,7 @@ def test_zebpay_history_records_seed_cancel_and_fill_with_the_causing_call(sim):
     sim.admin.action("zebpay", "fill", account=ZEB, clientOrderId=b)
     [call] = sim.calls("zebpay.cancel")
     cancelled, filled = sim.order("zebpay", a), sim.order("zebpay", b)
-    assert cancelled["side"] == "sell" and cancelled["client_order_id"] == a
+    assert cancelled["side"] == "SELL" and cancelled["client_order_id"] == a
     assert (cancelled["account"], cancelled["symbol"], cancelled["status"]) == (
         ZEB,
         "BTCUSDT",

@@ -1,6 +1,8 @@
 """Request validation (CONTRACT §4)."""
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from ordercancel.errors import RequestError
 from ordercancel.outcomes import ErrorCode, Kind
@@ -15,10 +17,24 @@ SETTINGS = settings_from(
                 "base_url": "https://x",
                 "api_key": "k",
                 "api_secret": "s",
-            }
+            },
+            "ajaib-main": {
+                "venue": "ajaib",
+                "base_url": "https://y",
+                "api_key": "k",
+                "private_key": "env:AJAIB_KEY",
+            },
         }
     },
-    env={},
+    env={
+        "AJAIB_KEY": ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    },
 )
 
 
@@ -47,10 +63,10 @@ def kill(**fields):
         (ok, {"accounts": ["zebpay-main"]}, "accounts"),
         (kill, {"order_id": "o1"}, "order_id"),
         (ok, {"parent_id": "someone-else"}, "parent_id"),  # set by the worker, never by producers
-        # scope selectors this version does not apply: refused, never ignored
-        (kill, {"side": "buy"}, "side"),
-        (kill, {"client_order_id_prefix": "strat-"}, "client_order_id_prefix"),
-        (kill, {"placed_before_ms": 1}, "placed_before_ms"),
+        # a scope selector on a kind that takes none: refused, never ignored
+        (ok, {"side": "buy"}, "side"),
+        (ok, {"client_order_id_prefix": "strat-"}, "client_order_id_prefix"),
+        (ok, {"placed_before_ms": 1}, "placed_before_ms"),
     ],
 )
 def test_a_field_the_kind_does_not_take_is_refused(make, fields, field):
@@ -104,3 +120,40 @@ def test_fingerprint_ignores_metadata_but_not_the_instruction():
     b = ok(request_id="r2", reason="y", deadline_ms=9000, idempotency_key="k")
     assert a.fingerprint() == b.fingerprint()
     assert a.fingerprint() != ok(order_id="o2").fingerprint()
+
+
+def cancel_all(**fields):
+    return parse({"kind": "cancel_all", "account": "zebpay-main", **fields}, SETTINGS)
+
+
+def test_scope_selectors_are_taken_and_checked():
+    req = cancel_all(side="SELL", client_order_id_prefix="strat-", placed_before_ms=1_700_000)
+    assert (req.side, req.client_order_id_prefix, req.placed_before_ms) == (
+        "sell",
+        "strat-",
+        1_700_000,
+    )
+    assert req.scope.selective and req.scope.accounts == ("zebpay-main",)
+    assert kill(symbols=["BTCUSDT"], side="buy").scope.side == "buy"
+    assert req.fingerprint() != cancel_all(side="buy").fingerprint()
+    for fields, field in [
+        ({"side": "both"}, "side"),
+        ({"placed_before_ms": "1"}, "placed_before_ms"),
+        ({"placed_before_ms": True}, "placed_before_ms"),
+        ({"placed_before_ms": 0}, "placed_before_ms"),
+        ({"client_order_id_prefix": "p" * 65}, "client_order_id_prefix"),
+    ]:
+        with pytest.raises(RequestError) as info:
+            cancel_all(**fields)
+        assert info.value.field == field and info.value.code == ErrorCode.INVALID_REQUEST
+
+
+def test_a_client_id_prefix_is_refused_where_orders_carry_no_client_id():
+    for make in (
+        lambda: cancel_all(account="ajaib-main", client_order_id_prefix="s-"),
+        lambda: kill(accounts=["zebpay-main", "ajaib-main"], client_order_id_prefix="s-"),
+    ):
+        with pytest.raises(RequestError) as info:
+            make()
+        assert info.value.field == "client_order_id_prefix" and "ajaib" in str(info.value)
+    assert kill(client_order_id_prefix="s-").client_order_id_prefix == "s-"  # every account

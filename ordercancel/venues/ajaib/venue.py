@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ordercancel.errors import ConfigError, RequestError, UnexpectedAnswer
 from ordercancel.outcomes import ErrorCode, Status
+from ordercancel.venues import wire
 from ordercancel.venues.ajaib.auth import ENCODINGS, EcdsaAuth, load_private_key
 from ordercancel.venues.ajaib.errors import ALREADY_CLOSED, error_code, error_for
 from ordercancel.venues.base import (
@@ -210,7 +211,12 @@ class Ajaib(Venue):
                 raise UnexpectedAnswer("open orders: not a list of orders")
             ids = [int(o["order_id"]) for o in page]
             refs += [
-                OrderRef(str(o["order_id"]), symbol)
+                OrderRef(
+                    str(o["order_id"]),
+                    symbol,
+                    wire.side_of(o.get("side")),
+                    created_ms=wire.ms_of(o.get("created_at")),
+                )
                 for o in page
                 if _phase(o, str(o["order_id"])) is Phase.OPEN
             ]

@@ -11,6 +11,7 @@ import requests
 
 from ordercancel.errors import ConfigError, InvalidRequest, RequestError, UnexpectedAnswer
 from ordercancel.outcomes import ErrorCode, Status
+from ordercancel.venues import wire
 from ordercancel.venues.base import (
     Call,
     CancelAllReply,
@@ -54,6 +55,7 @@ class ZebPay(Venue):
     name = "zebpay"
     default_rate_limit = "180/60s"  # per client IP, all /api routes
     cancel_all_by_symbol = False  # DELETE /order/all is account-wide
+    client_order_ids = True  # orders are addressed by the client's own id
     rate_scope = "ip"
     secret_headers = ("x-auth-apikey", "x-auth-signature")  # and Authorization (sentry's list)
     simulator = "ordercancel.sim.zebpay"
@@ -210,8 +212,12 @@ class ZebPay(Venue):
             for o in items:
                 if not isinstance(o, Mapping) or not o.get("clientOrderId"):
                     raise UnexpectedAnswer("open-orders listed an order without clientOrderId")
-                if _phase(o, str(o["clientOrderId"])) is Phase.OPEN:
-                    refs.append(OrderRef(str(o["clientOrderId"]), symbol))
+                coid = str(o["clientOrderId"])
+                if _phase(o, coid) is Phase.OPEN:
+                    created = wire.ms_of(o.get("timestamp"))
+                    if created is None:
+                        created = wire.ms_of(o.get("datetime"))
+                    refs.append(OrderRef(coid, symbol, wire.side_of(o.get("side")), coid, created))
             since = data.get("nextTimestamp")
             if not since:
                 break
