@@ -147,23 +147,35 @@ def cmd_kill(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_halted(args: argparse.Namespace, settings: Settings) -> int:
-    """Exit 0 when trading is not halted, 1 when it is."""
-    halt = _client(settings).halted()
+    """Exit 0 when nothing halts the scope asked about (or anything, when none is given), 1
+    when a halt does; each such halt is printed, newest first."""
+    halts = _client(settings).halts(
+        args.account, symbol=args.symbol, side=args.side, client_order_id=args.client_order_id
+    )
     if args.json:
-        print(json.dumps({"halted": halt is not None, **(halt or {})}, sort_keys=True))
-    elif halt is None:
+        newest = halts[0] if halts else {}
+        print(json.dumps({"halted": bool(halts), **newest, "halts": halts}, sort_keys=True))
+    elif not halts:
         print("not halted")
-    else:
+    for halt in [] if args.json else halts:
         since = int(halt.get("since_ms") or 0) / 1000
-        scope = ", ".join(halt["accounts"]) or "every account"
-        if halt["symbols"]:
-            scope += f" ({', '.join(halt['symbols'])})"
         print(
             f"halted since {time.strftime('%Y-%m-%d %H:%M:%S %Z', time.localtime(since))} "
             f"by {halt.get('requested_by') or 'unknown'}: {halt.get('reason') or 'no reason'}; "
-            f"scope {scope}; request {halt.get('request_id')}"
+            f"scope {_halt_scope(halt)}; request {halt.get('request_id')}"
         )
-    return EXIT_OK if halt is None else EXIT_STATUS
+    return EXIT_STATUS if halts else EXIT_OK
+
+
+def _halt_scope(halt: dict[str, Any]) -> str:
+    scope = ", ".join(halt["accounts"]) or "every account"
+    if halt["symbols"]:
+        scope += f" ({', '.join(halt['symbols'])})"
+    if halt.get("side"):
+        scope += f", {halt['side']} side"
+    if halt.get("client_order_id_prefix"):
+        scope += f", client order ids {halt['client_order_id_prefix']}*"
+    return scope
 
 
 def _time_ms(text: str, option: str) -> int:
@@ -284,11 +296,13 @@ def cmd_acl(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_resume(args: argparse.Namespace, settings: Settings) -> int:
     client = _client(settings)
-    halt = client.halted()
-    if client.resume(args.reason) and halt:
-        print(f"resumed: cleared the halt of {halt.get('request_id')} ({halt.get('reason')})")
+    halts = [h for h in client.halts() if args.halt in (None, h.get("request_id"))]
+    if client.resume(args.reason, args.halt) and halts:
+        for halt in halts:
+            print(f"resumed: cleared the halt of {halt.get('request_id')} ({halt.get('reason')};"
+                  f" scope {_halt_scope(halt)})")  # fmt: skip
     else:
-        print("not halted")
+        print(f"no halt of {args.halt}" if args.halt else "not halted")
     return EXIT_OK
 
 
@@ -567,8 +581,11 @@ def parser(*, venue_options: bool = False) -> argparse.ArgumentParser:
     kill.add_argument("--json", action="store_true")
     kill.set_defaults(func=cmd_kill)
 
-    resume = sub.add_parser("resume", help="clear the halt flag a kill raised")
+    resume = sub.add_parser("resume", help="clear the halts kills raised, or one of them")
     resume.add_argument("--reason", required=True, help="why (recorded in the audit stream)")
+    resume.add_argument(
+        "--halt", metavar="REQUEST_ID", help="only the halt this kill raised (see `halted`)"
+    )
     resume.set_defaults(func=cmd_resume)
 
     audit = sub.add_parser(
@@ -602,6 +619,10 @@ def parser(*, venue_options: bool = False) -> argparse.ArgumentParser:
     acl.set_defaults(func=cmd_acl)
 
     halted = sub.add_parser("halted", help="is trading halted (exit 1), since when, by whom")
+    halted.add_argument("--account", help="for an order of this account")
+    halted.add_argument("--symbol", help="... of this symbol")
+    halted.add_argument("--side", choices=("buy", "sell"), help="... of this side")
+    halted.add_argument("--client-order-id", metavar="ID", help="... with this client order id")
     halted.add_argument("--json", action="store_true")
     halted.set_defaults(func=cmd_halted)
 

@@ -17,6 +17,7 @@ from ordercancel.errors import ConfigError, DeadmanNotArmed, WaitTimeout
 from ordercancel.events import Event
 from ordercancel.outcomes import Kind
 from ordercancel.request import known_id, new_request_id
+from ordercancel.scope import Scope
 from ordercancel.settings import load_settings
 from ordercancel.state import sentinel
 from ordercancel.state.keys import Keys
@@ -241,21 +242,48 @@ class Client:
         )
 
     @_redis_errors
-    def halted(self) -> dict[str, Any] | None:
-        """The halt flag a kill raised (`reason`, `since_ms`, `request_id`, `requested_by`;
-        `accounts` and `symbols` as lists, empty for all), or None. Order-placing components
-        check it before sending orders."""
-        halt: dict[str, Any] | None = self.store.halted()
-        for key in ("accounts", "symbols"):
-            if halt is not None:
-                halt[key] = json.loads(halt[key]) if halt.get(key) else []
-        return halt
+    def halts(
+        self,
+        account: str | None = None,
+        *,
+        symbol: str | None = None,
+        side: str | None = None,
+        client_order_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The halts raised by kills and not resumed, newest first, that stop an order placed on
+        `account` (`symbol`, `side`, with `client_order_id`): a halt narrower than what is given
+        does not (a halt of strategy A's prefix stops neither the account as a whole nor
+        strategy B). With nothing given: every halt. Each: `reason`, `since_ms`, `request_id`,
+        `requested_by`, and its scope (`accounts`, `symbols` as lists, empty for all; `side`,
+        `client_order_id_prefix`, None for any)."""
+        halts = sorted(
+            (_halt(h) for h in self.store.halts().values()),
+            key=lambda h: -int(h.get("since_ms") or 0),
+        )
+        where = (account, symbol, side, client_order_id)
+        if all(v is None for v in where):
+            return halts
+        return [h for h in halts if Scope.from_fields(h).holds(*where)]
+
+    def halted(
+        self,
+        account: str | None = None,
+        *,
+        symbol: str | None = None,
+        side: str | None = None,
+        client_order_id: str | None = None,
+    ) -> dict[str, Any] | None:
+        """The newest of `halts(...)`, or None: order-placing components check it before
+        sending an order."""
+        halts = self.halts(account, symbol=symbol, side=side, client_order_id=client_order_id)
+        return halts[0] if halts else None
 
     @_redis_errors
-    def resume(self, reason: str = "") -> bool:
-        """Clear the halt flag; True when it was set. The resume, its `reason` and who asked
-        (`requested_by`) go to the audit stream with it (the CLI requires a reason)."""
-        return self.store.resume(reason, self.requested_by or "")
+    def resume(self, reason: str = "", request_id: str | None = None) -> bool:
+        """Clear every halt, or only the one the kill `request_id` raised; True when one was
+        cleared. The resume, its `reason`, who asked (`requested_by`) and the scopes cleared go
+        to the audit stream with it (the CLI requires a reason)."""
+        return bool(self.store.resume(reason, self.requested_by or "", request_id))
 
     @_redis_errors
     def arm_deadman(
@@ -380,3 +408,14 @@ def _selectors(
         "client_order_id_prefix": client_order_id_prefix,
         "placed_before_ms": placed_before_ms,
     }
+
+
+def _halt(record: dict[str, str]) -> dict[str, Any]:
+    """A halt record as `halts()` gives it: lists as lists, an absent selector None."""
+    halt: dict[str, Any] = dict(record)
+    for key in ("accounts", "symbols"):
+        halt[key] = json.loads(halt[key]) if halt.get(key) else []
+    for key in ("side", "client_order_id_prefix"):
+        halt[key] = halt.get(key) or None
+    halt.pop("placed_before_ms", None)
+    return halt

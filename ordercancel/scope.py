@@ -6,7 +6,8 @@ holds for it; one a listing does not describe well enough to tell is never cance
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -98,8 +99,25 @@ class Scope:
         """One string per scope, the same for equal scopes (a halt's field)."""
         return json.dumps(self.fields(), sort_keys=True, separators=(",", ":"))
 
+    def halt(self) -> Scope:
+        """The scope of the halt a kill of this scope raises: the creation time does not narrow
+        a halt (an order is placed now)."""
+        return replace(self, placed_before_ms=None)
+
     @classmethod
-    def from_fields(cls, fields: dict[str, Any]) -> Scope:
+    def from_strings(cls, fields: Mapping[str, str]) -> Scope:
+        """The scope of `strings()` (an audit entry, a halt record)."""
+        placed = fields.get("placed_before_ms")
+        return cls(
+            accounts=tuple(json.loads(fields.get("accounts") or "[]")),
+            symbols=tuple(json.loads(fields.get("symbols") or "[]")),
+            side=fields.get("side") or None,
+            client_order_id_prefix=fields.get("client_order_id_prefix") or None,
+            placed_before_ms=int(placed) if placed else None,
+        )
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any]) -> Scope:
         return cls(
             accounts=tuple(fields.get("accounts") or ()),
             symbols=tuple(fields.get("symbols") or ()),

@@ -1,6 +1,7 @@
 """`kill`: the risk engine's kill switch.
 
-1. raise the halt flag at once (`Client.halted()`), so order-placing components stop;
+1. raise the halt of its scope at once (`Client.halted()`), so order-placing components stop
+   (those of that scope: one strategy's prefix, an account, a side);
 2. claim the run; a kill already running over a scope that holds this one's is let finish
    first (its cancel-alls go out once), then this kill verifies its own scope;
 3. `cancel_all` on every configured account (or the listed ones) in parallel, account-wide,
@@ -43,14 +44,16 @@ def kill_flow(
             reason=req.reason,
             **replace(req.scope, accounts=accounts).strings(),
         )
+    halt = replace(req.scope, accounts=accounts).halt()
     rt.store.set_halt(
+        halt.key(),
         {
             "reason": req.reason or "kill",
             "since_ms": str(now_ms()),
             "request_id": req.request_id,
             "requested_by": req.requested_by,
-            **replace(req.scope, accounts=accounts).strings(),
-        }
+            **halt.strings(),
+        },
     )
     claim = json.dumps(
         {"request_id": req.request_id, **replace(req.scope, accounts=accounts).fields()}

@@ -77,6 +77,7 @@ def rules(role: str, prefix: str, db: int = 0) -> list[str]:
         out += [
             "+multi", "+exec", "+discard", "+watch", "+unwatch",
             f"(~{pattern(keys.halt)} {switch} +del)",
+            f"(~{pattern(keys.halt)} +hdel)",  # resume one scope
             f"(~{pattern(keys.audit)} +xadd)",
         ]  # fmt: skip
     return out

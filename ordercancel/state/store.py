@@ -22,6 +22,7 @@ from redis._parsers.base import BaseParser
 from ordercancel.config import Settings, safe_url
 from ordercancel.errors import Fenced, RedisUnavailable
 from ordercancel.events import Event
+from ordercancel.scope import Scope
 from ordercancel.state import sentinel
 from ordercancel.state.keys import Keys
 
@@ -333,39 +334,51 @@ class Store:
             replies = pipe.execute()
         return {rid: _final_of(r) for rid, r in zip(request_ids, replies, strict=True)}
 
-    def set_halt(self, fields: dict[str, str]) -> None:
-        """Raise the halt flag, on a replica too when one is configured (WAIT)."""
-        mapping: Any = dict(fields)  # redis-py 8 types the keys invariantly
+    def set_halt(self, key: str, record: Mapping[str, str]) -> None:
+        """Raise the halt of one scope (`key`: `Scope.key()`), on a replica too when one is
+        configured (WAIT). A later kill over the same scope replaces its record."""
         for _ in range(2):  # again on the new primary, when a demoted one took it (no replica)
             before = sentinel.primary_of(self.redis)
             with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hset(self.keys.halt, mapping=mapping)
-                _, short = self.execute_replicated(pipe, f"the halt of {fields.get('request_id')}")
+                pipe.hset(self.keys.halt, key, json.dumps(dict(record), sort_keys=True))
+                _, short = self.execute_replicated(pipe, f"the halt of {record.get('request_id')}")
             if not self.moved_after(short, before):
                 return
 
-    def halted(self) -> dict[str, str] | None:
+    def halts(self) -> dict[str, dict[str, str]]:
+        """Every halt raised and not resumed: scope key -> its record (`reason`, `since_ms`,
+        `request_id`, `requested_by` and the scope's fields as strings)."""
         raw: Any = self.redis.hgetall(self.keys.halt)
-        return {str(k): str(v) for k, v in raw.items()} or None
+        if "request_id" in raw:  # one halt as 0.1 kept it: the record's fields themselves
+            return {"": {str(k): str(v) for k, v in raw.items()}}
+        return {str(k): json.loads(v) for k, v in raw.items()}
 
-    def resume(self, reason: str, requested_by: str) -> bool:
-        """Clear the halt flag and say so in the audit stream, in one transaction; True when it
-        was set."""
-        halt = self.halted() or {}
+    def resume(self, reason: str, requested_by: str, request_id: str | None = None) -> list[str]:
+        """Clear every halt, or the one `request_id` raised, and say so in the audit stream
+        (which scopes it cleared, perhaps none), in one transaction; the request ids of the
+        halts cleared."""
+        halts = self.halts()
+        gone = {k: h for k, h in halts.items() if request_id in (None, h.get("request_id"))}
+        ids = sorted({h.get("request_id", "") for h in gone.values()})
         with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self.keys.halt)
+            if gone and len(gone) == len(halts):
+                pipe.delete(self.keys.halt)
+            elif gone:
+                pipe.hdel(self.keys.halt, *gone)
+            only = next(iter(gone.values())) if len(gone) == 1 else {}
             self._audit(
                 pipe,
                 "resume",
                 False,
                 reason=reason,
                 requested_by=requested_by,
-                request_id=halt.get("request_id", ""),
-                accounts=halt.get("accounts", ""),
-                symbols=halt.get("symbols", ""),
+                request_id=",".join(ids),
+                cleared=json.dumps(sorted(gone)),
+                accounts=only.get("accounts", ""),
+                symbols=only.get("symbols", ""),
             )
-            cleared = pipe.execute()[0]
-        return bool(cleared)
+            pipe.execute()
+        return ids
 
     def release_unrun(self, base: str, running: set[str]) -> int:
         """Drop the owner of every request owned by this process (`base`, any epoch) that it
@@ -384,25 +397,31 @@ class Store:
         return str(before) if before is not None else None
 
     def reassert_halt(self) -> bool:
-        """Raise the halt again from the audit stream when its newest `kill` has no `resume`
-        after it and the halt flag is gone (lost in a failover); True when it was raised."""
-        if self.redis.exists(self.keys.halt):
-            return False
-        entries: Any = self.redis.xrevrange(self.keys.audit, count=1000)
-        last = next((f for _, f in entries if f.get("event") in ("kill", "resume")), None)
-        if last is None or last["event"] != "kill":
-            return False
-        self.set_halt(
-            {
-                "reason": last.get("reason") or "kill",
-                "since_ms": last.get("ts", ""),
-                "request_id": last.get("request_id", ""),
-                "accounts": last.get("accounts", ""),
-                "symbols": last.get("symbols", ""),
-                "requested_by": last.get("requested_by", ""),
-            }
-        )
-        return True
+        """Raise again, from the audit stream, every halt a kill raised and no resume cleared
+        that is gone (lost in a failover); True when one was raised."""
+        entries: Any = self.redis.xrevrange(self.keys.audit, count=5000)
+        active: dict[str, dict[str, str]] = {}
+        for _, entry in reversed(entries):
+            if entry.get("event") == "kill":
+                active[Scope.from_strings(entry).halt().key()] = entry
+            elif entry.get("event") == "resume":
+                cleared = entry.get("cleared")
+                for key in json.loads(cleared) if cleared else list(active):
+                    active.pop(key, None)
+        held = self.halts()
+        lost = {k: e for k, e in active.items() if k not in held and "" not in held}
+        for key, entry in lost.items():
+            self.set_halt(
+                key,
+                {
+                    "reason": entry.get("reason") or "kill",
+                    "since_ms": entry.get("ts", ""),
+                    "request_id": entry.get("request_id", ""),
+                    "requested_by": entry.get("requested_by", ""),
+                    **Scope.from_strings(entry).halt().strings(),
+                },
+            )
+        return bool(lost)
 
     def audit(self, event: str, **fields: str) -> None:
         """Append to the audit stream (`Keys.audit`), trimming it to the retention (workers)."""

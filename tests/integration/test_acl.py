@@ -126,8 +126,8 @@ def test_a_producer_submits_waits_and_reads_with_its_role_alone(acl_redis, acl_s
 
 
 #: what an operator may do of a producer's forbidden acts (resume, disarm, their audit entries)
-OPERATORS = {"clear the halt", "disarm the dead-man switch", "drop the dead-man entries",
-             "read the ledger", "write the audit stream"}  # fmt: skip
+OPERATORS = {"clear the halt", "clear one scope's halt", "disarm the dead-man switch",
+             "drop the dead-man entries", "read the ledger", "write the audit stream"}  # fmt: skip
 
 
 def forbidden(acl_redis: AclRedis) -> dict[str, tuple]:
@@ -137,6 +137,7 @@ def forbidden(acl_redis: AclRedis) -> dict[str, tuple]:
     event = ["event", "final", "request_id", "forged", "status", "canceled"]
     return {
         "clear the halt": ("DEL", k.halt),
+        "clear one scope's halt": ("HDEL", k.halt, "{}"),
         "overwrite the halt": ("HSET", k.halt, "reason", "forged"),
         "disarm the dead-man switch": ("DEL", k.deadman),
         "empty the dead-man switch": ("HDEL", k.deadman, "state"),
@@ -240,10 +241,15 @@ def test_a_kill_from_a_producer_an_operator_resumes(acl_redis, acl_stack, produc
     assert halt is not None and halt["requested_by"] == "strategy@host"
     env = {"ORDERCANCEL_REDIS_URL": acl_redis.url("operator"),
            "ORDERCANCEL_PREFIX": acl_redis.prefix, "USER": "ops"}  # fmt: skip
+    # a second halt, of one side, cleared alone (HDEL), the first one stays
+    side = producer.kill("sells only", ["zebpay-flat"], side="sell").wait(60)
+    out = oc("resume", "--reason", "sells checked", "--halt", side["request_id"], env=env)
+    assert out.returncode == 0 and side["request_id"] in out.stdout, out
+    assert [h["request_id"] for h in producer.halts()] == [final["request_id"]]
     out = oc("resume", "--reason", "flat, checked", env=env)
     assert out.returncode == 0 and out.stdout.startswith("resumed"), out
     assert producer.halted() is None
-    [resume] = [e for e in operator.audit() if e["event"] == "resume"]
+    resume = [e for e in operator.audit() if e["event"] == "resume"][-1]
     assert resume["reason"] == "flat, checked" and resume["request_id"] == final["request_id"]
     assert acl_redis.denials("operator") == [] and acl_redis.denials("worker") == []
 

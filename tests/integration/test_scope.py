@@ -142,3 +142,40 @@ def test_a_kill_with_selectors_touches_its_scope_only_on_both_venues(client, adm
     client.resume("test done")
     for account in (zeb, aja):
         client.cancel_all(account, symbols=list(SYMBOLS[venue_of(account)])).wait(30)
+
+
+def test_a_scoped_kill_halts_its_scope_and_resumes_alone(stack, client):
+    """Strategy A is stopped while B trades; each halt clears alone; a halt lost with the
+    primary comes back from the audit stream only if no resume cleared it."""
+    from .test_cli import run
+
+    client.resume("before the test")
+    account = "s-zebpay-kill"
+    a = client.kill("A misbehaves", [account], client_order_id_prefix="stratA-")
+    b = client.kill("B too", [account], client_order_id_prefix="stratB-", side="buy")
+    assert a.wait(30)["status"] == b.wait(30)["status"] == "completed"
+    try:
+        assert client.halted(account, client_order_id="stratA-9")["request_id"] == a.request_id
+        assert client.halted(account, client_order_id="stratC-1") is None  # C trades on
+        assert client.halted(account, side="sell", client_order_id="stratB-1") is None
+        assert client.halted(account, side="buy", client_order_id="stratB-1")["reason"] == "B too"
+        assert client.halted(account) is None  # the account as a whole is not halted
+        assert {h["request_id"] for h in client.halts()} == {a.request_id, b.request_id}
+        cli = ("halted", "--account", account, "--client-order-id")
+        assert run(stack, *cli, "stratC-1").returncode == 0
+        held = run(stack, *cli, "stratA-1")
+        assert held.returncode == 1 and "client order ids stratA-*" in held.stdout
+
+        out = run(stack, "resume", "--reason", "A fixed", "--halt", a.request_id)
+        assert out.returncode == 0 and a.request_id in out.stdout, out
+        assert [h["request_id"] for h in client.halts()] == [b.request_id]
+        resume = [e for e in client.audit() if e["event"] == "resume"][-1]
+        assert resume["request_id"] == a.request_id and resume["reason"] == "A fixed"
+
+        client.store.redis.delete(client.keys.halt)  # as if lost with a primary
+        assert client.store.reassert_halt() is True
+        assert [h["request_id"] for h in client.halts()] == [b.request_id]  # not A: resumed
+        assert client.halted(account, side="buy", client_order_id="stratB-2") is not None
+    finally:
+        client.resume("after the test")
+    assert client.halts() == []
