@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -275,6 +275,21 @@ def _redis_db(settings: Settings) -> int:
     return int(redis.connection.parse_url(settings.redis_url).get("db") or 0)
 
 
+def _accounts_of(request: Mapping[str, Any]) -> list[str]:
+    account = request.get("account")
+    return [account] if isinstance(account, str) else list(request.get("accounts") or ())
+
+
+def cmd_beat(args: argparse.Namespace, settings: Settings) -> int:
+    """Celery beat for the `[[schedule]]` tables: each run goes to the intake stream."""
+    import logging
+
+    from ordercancel.node.beat import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    return run(_client(settings))
+
+
 def cmd_acl(args: argparse.Namespace, settings: Settings) -> int:
     """Print the `ACL SETUSER` command of a role, for the configured prefix (`state/acl.py`)."""
     from ordercancel.state.acl import setuser
@@ -384,6 +399,15 @@ def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
         print(f"[accounts.{name}]")
         for key, value in account.masked().items():
             print(f"  {key} = {value}")
+    from ordercancel.schedule import parse as parse_schedules
+
+    for job in parse_schedules(settings.schedule):
+        when = f"cron {job.cron} (UTC)" if job.cron else f"every {job.every_s}s"
+        print(f"[schedule {job.name}] {when}: {json.dumps(job.request, sort_keys=True)}")
+        unknown = [a for a in _accounts_of(job.request) if a not in settings.accounts]
+        if settings.accounts and unknown:
+            raise ConfigError(f"{unknown[0]!r} is not a configured account",
+                              field=f"schedule.{job.name}.request")  # fmt: skip
     for warning in settings.warnings():
         print(f"warning: {warning}")
     failed = 0
@@ -606,6 +630,11 @@ def parser(*, venue_options: bool = False) -> argparse.ArgumentParser:
     shape.add_argument("--csv", action="store_true", help="one row per order")
     rep.set_defaults(func=cmd_report)
 
+    beat = sub.add_parser(
+        "beat", help="send the [[schedule]] runs of the config (Celery beat; run one)"
+    )
+    beat.set_defaults(func=cmd_beat)
+
     acl = sub.add_parser(
         "acl", help="print the Redis ACL SETUSER command of a role for the configured prefix"
     )
@@ -666,7 +695,8 @@ With -Q/--queues it is exactly `celery -A ordercancel.worker worker ...` (one no
 
 #: commands that only submit requests or read outcomes: Redis URL and prefix, no account
 PRODUCER = {cmd_cancel, cmd_cancel_batch, cmd_cancel_all, cmd_kill, cmd_resume, cmd_halted,
-            cmd_report, cmd_audit, cmd_deadman, cmd_status, cmd_tail, cmd_acl}  # fmt: skip
+            cmd_report, cmd_beat, cmd_audit, cmd_deadman, cmd_status, cmd_tail,
+            cmd_acl}  # fmt: skip
 #: commands that start their own (embedded) Redis when none is configured
 EMBEDDED = {cmd_demo, cmd_up, cmd_bench, cmd_drill}
 #: what talking to Redis can raise, through redis-py or kombu (the Celery producer)

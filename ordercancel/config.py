@@ -52,6 +52,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     ),
     "worker": ("concurrency", "urgent_concurrency", "processes", "lease_s", "log_format"),
     "accounts": (),
+    "schedule": (),  # [[schedule]]: an array of tables (`ordercancel/schedule.py`)
 }
 #: routine nodes per worker: one per core, up to 4 (a Python process uses one core at most)
 DEFAULT_PROCESSES = min(4, os.cpu_count() or 1)
@@ -210,6 +211,8 @@ class Settings:
     #: worker log lines: Celery's text, or one JSON object per line
     log_format: str = "text"
     accounts: Mapping[str, AccountConfig] = field(default_factory=dict)
+    #: the `[[schedule]]` tables as read (`ordercancel.schedule.parse` checks them)
+    schedule: tuple[Any, ...] = ()
     #: False for a producer: the accounts (and their secrets) were not read
     accounts_read: bool = True
     #: the config file read, if any
@@ -280,7 +283,7 @@ class Settings:
         worker's); every table and key is still checked."""
         check_keys(data, TABLES, what="table")
         for name, keys in TABLES.items():
-            if name != "accounts":
+            if name not in ("accounts", "schedule"):
                 check_keys(_table(data, name), keys, section=name)
         redis = _table(data, "redis")
         url = env.get("ORDERCANCEL_REDIS_URL") or redis.get("url")
@@ -312,6 +315,9 @@ class Settings:
             if venues is None
             else {name: _account(name, t, env, venues) for name, t in accounts_table.items()}
         )
+        schedule = data.get("schedule", [])
+        if not isinstance(schedule, list):
+            raise ConfigError("must be an array of tables: [[schedule]]", field="schedule")
         ha = url is not None and sentinel.is_sentinel(str(url))
         return cls(
             redis_url=url,
@@ -340,6 +346,7 @@ class Settings:
             log_format=_log_format(env.get("ORDERCANCEL_LOG_FORMAT") or worker.get("log_format")),
             accounts=accounts,
             accounts_read=venues is not None,
+            schedule=tuple(schedule),
             source=source,
             redis_source=redis_source,
             redis_password_in_file=redis_source.startswith("[redis]")

@@ -119,6 +119,7 @@ def accounts_for(sim_url: str) -> dict:
         "s-zebpay-kill": key_account(),
         "s-ajaib-kill": ajaib_account(symbols=["BTC_USDT", "ETH_USDT"]),
         "s-report": key_account(),  # test_report
+        "s-beat": key_account(),  # test_beat
         # recovery (test_recovery)
         "r-zebpay-dup": key_account(timeout_s=5.0),
         "r-zebpay-restart": key_account(),
