@@ -23,7 +23,7 @@ import redis
 from kombu.exceptions import OperationalError
 
 from ordercancel.config import Settings, safe_url
-from ordercancel.engine.report import GROUPS
+from ordercancel.engine.report import COLUMNS, render
 from ordercancel.errors import ConfigError, OrderCancelError, RedisUnavailable, WaitTimeout
 from ordercancel.events import Event
 from ordercancel.outcomes import SUCCESS
@@ -189,13 +189,6 @@ def _time_ms(text: str, option: str) -> int:
         raise ConfigError(f"{option} {text!r}: ms since the epoch, or an age like 12h") from None
 
 
-#: a report's columns per order, in `--csv` and the table
-REPORT_COLUMNS = (
-    "account", "order_id", "symbol", "status", "error_code", "venue_status", "attempts",
-    "latency_ms", "request_id",
-)  # fmt: skip
-
-
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     """The report of an aggregate request with its children's finals; exit 1 when the request
     has no final (unknown, running, or past the retention)."""
@@ -213,42 +206,11 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         import csv
 
         out = csv.writer(sys.stdout)
-        out.writerow(REPORT_COLUMNS)
-        out.writerows([c.get(k, "") for k in REPORT_COLUMNS] for c in orders)
+        out.writerow(COLUMNS)
+        out.writerows([c.get(k, "") for k in COLUMNS] for c in orders)
     else:
-        _print_report(final, orders)
+        print(render(final, orders))
     return EXIT_OK
-
-
-def _print_report(final: Event, orders: list[Event]) -> None:
-    detail = json.loads(final.get("detail") or "{}")
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(final.get("ts") or 0) / 1000))
-    print(f"{final['kind']} {final['request_id']}: {final['status']} at {when}, "
-          f"{final.get('latency_ms') or '?'} ms")  # fmt: skip
-    print(
-        f"asked by {final.get('requested_by') or 'unknown'}: {final.get('reason') or 'no reason'}"
-    )
-    scope = detail.get("scope") or {}
-    print("scope: " + ("; ".join(f"{k} {_shown(v)}" for k, v in scope.items()) or "everything"))
-    print(f"total affected (cancelled by this request): {detail.get('total_affected', '?')}")
-    for account, groups in (detail.get("accounts") or {}).items():
-        counts = groups.get("counts") or {}
-        print(f"account {account}: " + ", ".join(
-            f"{g.replace('_', ' ')} {counts.get(g, len(groups.get(g) or ()))}" for g in GROUPS
-        ))  # fmt: skip
-    if orders:
-        widths = [max(len(k), *(len(str(o.get(k, ""))) for o in orders)) for k in REPORT_COLUMNS]
-        for row in [dict(zip(REPORT_COLUMNS, REPORT_COLUMNS, strict=True)), *orders]:
-            print(
-                "  ".join(
-                    str(row.get(k, "")).ljust(w)
-                    for k, w in zip(REPORT_COLUMNS, widths, strict=True)
-                ).rstrip()
-            )
-
-
-def _shown(value: Any) -> str:
-    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:

@@ -17,6 +17,7 @@ from ordercancel.config import Settings
 from ordercancel.devtools.bench.kill import ACCOUNTS, AJAIB_RATE, kill_round
 from ordercancel.devtools.stack import Stack, sim_accounts, symbols
 from ordercancel.devtools.stats import percentile
+from ordercancel.engine.report import render
 from ordercancel.events import Event
 from ordercancel.sim import simulator
 from ordercancel.sim.admin import SimAdmin
@@ -49,6 +50,35 @@ def _cancel_all_orders(client: Client, venue: str, ids: list[str]) -> list[Event
     return finals
 
 
+def _scoped_cancel(client: Client, admin: SimAdmin, quiet: bool) -> dict[str, Any]:
+    """One strategy's orders cancelled, every other order left open (ZebPay's orders carry
+    the client's own id, which is how a strategy tags them); its report printed."""
+    account, [symbol] = ACCOUNTS["zebpay"], symbols("zebpay")[:1]
+    mine = [f"stratA-{i}" for i in range(1, 4)]
+    others = ["stratB-1", "stratB-2", "manual-1"]
+    admin.seed("zebpay", account, [{"symbol": symbol, "client_order_id": o} for o in mine + others])
+    _say(quiet, f"scoped    seeded {', '.join(mine + others)}; cancel stratA-* only")
+    ticket = client.cancel_all(
+        account, symbol, client_order_id_prefix="stratA-", reason="strategy A stops"
+    )
+    final = ticket.wait(30)
+    status = {o["clientOrderId"]: o["status"] for o in admin.orders("zebpay", account)}
+    found = client.report(ticket.request_id) or {"children": []}
+    _say(quiet, render(final, [c for c in found["children"] if c.get("order_id")]))
+    cancelled = sorted(o for o in mine if status[o] == "canceled")
+    untouched = sorted(o for o in others if status[o] == "new")
+    ok = final["status"] == "completed" and len(cancelled) + len(untouched) == len(mine + others)
+    result = {
+        "request_id": ticket.request_id,
+        "status": final["status"],
+        "cancelled_at_venue": cancelled,
+        "open_at_venue": untouched,
+        "ok": ok,
+    }
+    client.cancel_all(account, symbol, reason="demo: clean up").wait(30)
+    return result
+
+
 def run(*, orders: int, kill_orders: int, as_json: bool, redis_url: str | None) -> int:
     """Seed open orders on both simulated venues, cancel every one through a worker, verify
     at the venue; then seed `kill_orders` more per venue over five symbols and fire a kill."""
@@ -69,7 +99,7 @@ def run(*, orders: int, kill_orders: int, as_json: bool, redis_url: str | None) 
         _say(quiet, f"redis     {where}")
         _say(quiet, f"simulator {stack.sim_url}")
         _say(quiet, "worker    ready (urgent + routine nodes)")
-        admin, client = SimAdmin(stack.sim_url), Client(stack.settings)
+        admin, client = SimAdmin(stack.sim_url), Client(stack.settings, requested_by="demo")
         for venue, account in ACCOUNTS.items():
             listed, cancelled = symbols(venue)[:2], simulator(venue).CANCELLED
             specs = [{"symbol": listed[i % len(listed)]} for i in range(orders)]
@@ -92,6 +122,7 @@ def run(*, orders: int, kill_orders: int, as_json: bool, redis_url: str | None) 
                 "open_at_venue_after": len(left),
             }
             _say(quiet, f"{venue:<9} {len(finals)}/{len(ids)} final in {elapsed:.2f}s")
+        scoped = _scoped_cancel(client, admin, quiet)
         _say(quiet, f"kill      {kill_orders} open orders per venue over 5 symbols each; kill!")
         kill = kill_round(client, admin, kill_orders, "demo kill switch")
         flat = ", ".join(f"{v} {r['flat_ms']} ms" for v, r in kill["venues"].items())
@@ -104,10 +135,11 @@ def run(*, orders: int, kill_orders: int, as_json: bool, redis_url: str | None) 
         r["statuses"] == {"canceled": r["orders"]} and r["open_at_venue_after"] == 0
         for r in report.values()
     )
-    ok = ok and kill["status"] == "completed"
+    ok = ok and scoped["ok"] and kill["status"] == "completed"
     ok = ok and all(v["not_cancelled_at_venue"] == 0 for v in kill["venues"].values())
     summary = {
         "venues": report,
+        "scoped": scoped,
         "kill": kill,
         "ok": ok,
         "total_seconds": round(time.monotonic() - started, 3),
@@ -122,6 +154,8 @@ def run(*, orders: int, kill_orders: int, as_json: bool, redis_url: str | None) 
             print(f"  {venue:<8} {statuses}; open at venue {r['open_at_venue_after']}")
             p50, p99, top = lat["p50"], lat["p99"], lat["max"]
             print(f"  {'':<8} latency ms p50 {p50:.0f}  p99 {p99:.0f}  max {top:.0f}")
+        cut, kept = len(scoped["cancelled_at_venue"]), len(scoped["open_at_venue"])
+        print(f"  scoped   {scoped['status']}: stratA-* {cut} cancelled, {kept} others open")
         flat = ", ".join(f"{v} {r['flat_ms']} ms" for v, r in kill["venues"].items())
         print(f"  kill     {kill['status']} in {kill['kill_ms']} ms, verified flat: {flat}")
         print(f"  {'OK: every order cancelled and verified at the venue' if ok else 'NOT OK'}")

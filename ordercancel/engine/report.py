@@ -6,6 +6,7 @@ closed also has its own final (`parent_id`), which `ordercancel report` shows be
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -21,6 +22,11 @@ GROUP = {
     Status.FAILED.value: "refused",
 }
 GROUPS = ("cancelled", "already_closed", "refused", "still_open", "unknown")
+#: a report's columns per order (`ordercancel report`, its table and `--csv`)
+COLUMNS = (
+    "account", "order_id", "symbol", "status", "error_code", "venue_status", "attempts",
+    "latency_ms", "request_id",
+)  # fmt: skip
 #: order ids per group in a final, at most (the children's finals hold every one)
 MAX_IDS = 2000
 
@@ -64,3 +70,34 @@ def child_ids(final: Mapping[str, str]) -> list[str]:
         for group in GROUPS:
             ids += [f"{parent}:{oid}" for oid in groups.get(group) or ()]
     return ids
+
+
+def render(final: Mapping[str, str], orders: list[Mapping[str, str]]) -> str:
+    """The report as text: what was asked, by whom and why, per account the counts, and one
+    line per order that has a final."""
+    detail = json.loads(final.get("detail") or "{}")
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(int(final.get("ts") or 0) / 1000))
+    who, why = final.get("requested_by") or "unknown", final.get("reason") or "no reason"
+    scope = "; ".join(f"{k} {_shown(v)}" for k, v in (detail.get("scope") or {}).items())
+    lines = [
+        f"{final['kind']} {final['request_id']}: {final['status']} at {when}, "
+        f"{final.get('latency_ms') or '?'} ms",
+        f"asked by {who}: {why}",
+        f"scope: {scope or 'everything'}",
+        f"total affected (cancelled by this request): {detail.get('total_affected', '?')}",
+    ]
+    for account, groups in (detail.get("accounts") or {}).items():
+        counts = groups.get("counts") or {}
+        shown = (f"{g.replace('_', ' ')} {counts.get(g, len(groups.get(g) or ()))}"
+                 for g in GROUPS)  # fmt: skip
+        lines.append(f"account {account}: {', '.join(shown)}")
+    if orders:
+        widths = [max(len(k), *(len(str(o.get(k, ""))) for o in orders)) for k in COLUMNS]
+        for row in [dict(zip(COLUMNS, COLUMNS, strict=True)), *orders]:
+            cells = (str(row.get(k, "")).ljust(w) for k, w in zip(COLUMNS, widths, strict=True))
+            lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _shown(value: Any) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)

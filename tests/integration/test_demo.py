@@ -38,6 +38,9 @@ def test_demo_cancels_every_order_and_says_so():
     for venue in summary["venues"].values():
         assert venue["statuses"] == {"canceled": 12} and venue["open_at_venue_after"] == 0
         assert venue["latency_ms"]["p50"] <= venue["latency_ms"]["p99"]
+    scoped = summary["scoped"]  # one strategy's orders cancelled, the others left open
+    assert scoped["cancelled_at_venue"] == ["stratA-1", "stratA-2", "stratA-3"]
+    assert scoped["open_at_venue"] == ["manual-1", "stratB-1", "stratB-2"]
     kill = summary["kill"]
     assert kill["status"] == "completed"
     assert all(v["not_cancelled_at_venue"] == 0 for v in kill["venues"].values())
