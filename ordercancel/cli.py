@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -24,7 +24,13 @@ from kombu.exceptions import OperationalError
 
 from ordercancel.config import Settings, safe_url
 from ordercancel.engine.report import COLUMNS, render
-from ordercancel.errors import ConfigError, OrderCancelError, RedisUnavailable, WaitTimeout
+from ordercancel.errors import (
+    ConfigError,
+    OrderCancelError,
+    RedisUnavailable,
+    RequestError,
+    WaitTimeout,
+)
 from ordercancel.events import Event
 from ordercancel.outcomes import SUCCESS
 from ordercancel.settings import load_settings
@@ -123,7 +129,7 @@ def _scope(args: argparse.Namespace) -> dict[str, Any]:
         "side": args.side,
         "client_order_id_prefix": args.prefix,
         "placed_before_ms": _time_ms(args.placed_before, "--placed-before")
-        if args.placed_before
+        if args.placed_before is not None
         else None,
     }
 
@@ -235,11 +241,6 @@ def _redis_db(settings: Settings) -> int:
     if sentinel.is_sentinel(settings.redis_url):
         return sentinel.parse(settings.redis_url).db
     return int(redis.connection.parse_url(settings.redis_url).get("db") or 0)
-
-
-def _accounts_of(request: Mapping[str, Any]) -> list[str]:
-    account = request.get("account")
-    return [account] if isinstance(account, str) else list(request.get("accounts") or ())
 
 
 def cmd_beat(args: argparse.Namespace, settings: Settings) -> int:
@@ -366,10 +367,14 @@ def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
     for job in parse_schedules(settings.schedule):
         when = f"cron {job.cron} (UTC)" if job.cron else f"every {job.every_s}s"
         print(f"[schedule {job.name}] {when}: {json.dumps(job.request, sort_keys=True)}")
-        unknown = [a for a in _accounts_of(job.request) if a not in settings.accounts]
-        if settings.accounts and unknown:
-            raise ConfigError(f"{unknown[0]!r} is not a configured account",
-                              field=f"schedule.{job.name}.request")  # fmt: skip
+        if settings.accounts:  # the worker's view: the request as a worker would read it
+            from ordercancel.request import now_ms, parse
+
+            try:
+                parse(job.message(now_ms(), "config check"), settings)
+            except RequestError as exc:
+                where = f"schedule.{job.name}.request" + (f".{exc.field}" if exc.field else "")
+                raise ConfigError(str(exc), field=where) from None
     for warning in settings.warnings():
         print(f"warning: {warning}")
     failed = 0

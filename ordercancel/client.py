@@ -250,12 +250,13 @@ class Client:
         side: str | None = None,
         client_order_id: str | None = None,
     ) -> list[dict[str, Any]]:
-        """The halts raised by kills and not resumed, newest first, that stop an order placed on
-        `account` (`symbol`, `side`, with `client_order_id`): a halt narrower than what is given
-        does not (a halt of strategy A's prefix stops neither the account as a whole nor
-        strategy B). With nothing given: every halt. Each: `reason`, `since_ms`, `request_id`,
-        `requested_by`, and its scope (`accounts`, `symbols` as lists, empty for all; `side`,
-        `client_order_id_prefix`, None for any)."""
+        """The halts raised by kills and not resumed, newest first, that may stop an order
+        placed on `account` (`symbol`, `side`, with `client_order_id`): a halt of strategy A's
+        prefix does not stop an order whose client id is strategy B's, but does stop one whose
+        client id is not given (it may be A's). With nothing given: every halt. Give the account
+        by its name (a venue name is not resolved here). Each: `reason`, `since_ms`,
+        `request_id`, `requested_by`, and its scope (`accounts`, `symbols` as lists, empty for
+        all; `side`, `client_order_id_prefix`, None for any)."""
         halts = sorted(
             (_halt(h) for h in self.store.halts().values()),
             key=lambda h: -int(h.get("since_ms") or 0),

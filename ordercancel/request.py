@@ -151,6 +151,8 @@ def _str_list(raw: Mapping[str, Any], name: str, *, max_items: int) -> tuple[str
     value = raw.get(name)
     if value is None:
         return ()
+    if value == []:  # not read as absent: that would widen the scope to everything
+        raise RequestError(ErrorCode.INVALID_REQUEST, f"{name}: is empty", field=name)
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise RequestError(
             ErrorCode.INVALID_REQUEST, f"{name}: must be a list of strings", field=name
@@ -276,8 +278,13 @@ def parse(raw: Mapping[str, Any], settings: Settings) -> Request:
 def _selectors(
     raw: Mapping[str, Any], settings: Settings, account: str, accounts: tuple[str, ...]
 ) -> tuple[str | None, str | None, int | None]:
-    """`side`, `client_order_id_prefix`, `placed_before_ms`, checked. A prefix is refused on an
-    account whose venue's orders carry no client id: nothing there could be shown in scope."""
+    """`side`, `client_order_id_prefix`, `placed_before_ms`, checked. An empty one is refused,
+    not read as absent (an unset variable in `--prefix "$STRAT"` would widen the scope to the
+    whole account). A prefix is refused on an account whose venue's orders carry no client id:
+    nothing there could be shown in scope."""
+    for name in SELECTORS:
+        if raw.get(name) == "":
+            raise RequestError(ErrorCode.INVALID_REQUEST, f"{name}: is empty", field=name)
     side = _str(raw, "side", max_len=4)
     if side is not None and side.lower() not in SIDES:
         raise RequestError(ErrorCode.INVALID_REQUEST, "side: must be buy or sell", field="side")

@@ -70,15 +70,16 @@ class Scope:
         side: str | None = None,
         client_order_id: str | None = None,
     ) -> bool:
-        """Whether a halt of this scope stops an order placed with these coordinates (None: any
-        value, so a halt narrower on that axis does not hold it). The creation time does not
-        narrow a halt: a new order is placed now."""
+        """Whether a halt of this scope may stop an order placed with these coordinates. A
+        coordinate not given may be anything, so a halt narrower on that axis holds it (the
+        safe side: a component that gives no client order id is told a strategy's halt holds).
+        The creation time does not narrow a halt: a new order is placed now."""
         prefix = self.client_order_id_prefix
         return (
-            (not self.accounts or account in self.accounts)
-            and (not self.symbols or symbol in self.symbols)
-            and (self.side is None or side == self.side)
-            and (prefix is None or (client_order_id or "").startswith(prefix))
+            (not self.accounts or account is None or account in self.accounts)
+            and (not self.symbols or symbol is None or symbol in self.symbols)
+            and (self.side is None or side is None or side == self.side)
+            and (prefix is None or client_order_id is None or client_order_id.startswith(prefix))
         )
 
     def fields(self) -> dict[str, Any]:

@@ -36,15 +36,19 @@ def kill_flow(
     req: Request, rt: Runtime, deadline: Deadline, node: str, *, rerun: bool = False
 ) -> Outcome:
     accounts = req.accounts or _every_account(req, rt)
+    if not accounts:  # nothing could be shown flat: refused, never `completed` over nothing
+        why = "no configured account's venue can name its symbols or carries client order ids"
+        raise RequestError(ErrorCode.INVALID_REQUEST, f"a kill over no account: {why}")
+    halt = req.scope.halt()  # no accounts named: every account, those configured later too
     if not rerun:
         rt.store.audit(
             "kill",
             request_id=req.request_id,
             requested_by=req.requested_by,
             reason=req.reason,
+            halt=halt.key(),
             **replace(req.scope, accounts=accounts).strings(),
         )
-    halt = replace(req.scope, accounts=accounts).halt()
     rt.store.set_halt(
         halt.key(),
         {
@@ -146,6 +150,8 @@ def _flatten_account(
         outcome = cancel_all_flow(job, bulk=bulk)
     except ABANDON:
         raise
+    except RequestError as exc:  # e.g. none of the kill's symbols is one of this venue's
+        outcome = Outcome(Status.FAILED, exc.code.value, f"{account}: {exc}")
     except Exception as exc:  # one account's bug must not stop the others
         outcome = Outcome.internal(exc, request_fields(child))
     rt.store.finish(final_event(request_fields(child), outcome), node=node)

@@ -91,6 +91,8 @@ def render(final: Mapping[str, str], orders: list[Mapping[str, str]]) -> str:
         shown = (f"{g.replace('_', ' ')} {counts.get(g, len(groups.get(g) or ()))}"
                  for g in GROUPS)  # fmt: skip
         lines.append(f"account {account}: {', '.join(shown)}")
+        if groups.get("truncated"):
+            lines.append(f"  (ids cut at {MAX_IDS} per group: the orders below are not all)")
     if orders:
         widths = [max(len(k), *(len(str(o.get(k, ""))) for o in orders)) for k in COLUMNS]
         for row in [dict(zip(COLUMNS, COLUMNS, strict=True)), *orders]:

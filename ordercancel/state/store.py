@@ -336,49 +336,70 @@ class Store:
 
     def set_halt(self, key: str, record: Mapping[str, str]) -> None:
         """Raise the halt of one scope (`key`: `Scope.key()`), on a replica too when one is
-        configured (WAIT). A later kill over the same scope replaces its record."""
+        configured (WAIT). A later kill over the same scope replaces its record; a halt 0.1
+        raised (the record's fields themselves) becomes a field of its own first."""
+        legacy = self._legacy_halt()
         for _ in range(2):  # again on the new primary, when a demoted one took it (no replica)
             before = sentinel.primary_of(self.redis)
             with self.redis.pipeline(transaction=False) as pipe:
+                if legacy is not None:
+                    pipe.delete(self.keys.halt)
+                    pipe.hset(self.keys.halt, *_halt_field(legacy))
                 pipe.hset(self.keys.halt, key, json.dumps(dict(record), sort_keys=True))
                 _, short = self.execute_replicated(pipe, f"the halt of {record.get('request_id')}")
             if not self.moved_after(short, before):
                 return
 
-    def halts(self) -> dict[str, dict[str, str]]:
+    def _legacy_halt(self) -> dict[str, str] | None:
+        raw: Any = self.redis.hgetall(self.keys.halt)
+        return dict(raw) if "request_id" in raw else None
+
+    def halts(self, client: Any = None) -> dict[str, dict[str, str]]:
         """Every halt raised and not resumed: scope key -> its record (`reason`, `since_ms`,
         `request_id`, `requested_by` and the scope's fields as strings)."""
-        raw: Any = self.redis.hgetall(self.keys.halt)
+        raw: Any = (client or self.redis).hgetall(self.keys.halt)
         if "request_id" in raw:  # one halt as 0.1 kept it: the record's fields themselves
-            return {"": {str(k): str(v) for k, v in raw.items()}}
+            return {_halt_key("", raw): dict(raw)}
         return {str(k): json.loads(v) for k, v in raw.items()}
 
     def resume(self, reason: str, requested_by: str, request_id: str | None = None) -> list[str]:
         """Clear every halt, or the one `request_id` raised, and say so in the audit stream
-        (which scopes it cleared, perhaps none), in one transaction; the request ids of the
-        halts cleared."""
-        halts = self.halts()
-        gone = {k: h for k, h in halts.items() if request_id in (None, h.get("request_id"))}
-        ids = sorted({h.get("request_id", "") for h in gone.values()})
+        (which scopes it cleared, perhaps none), in one transaction that fails if a halt is
+        raised meanwhile (then read again): a halt raised during a resume stays. The request
+        ids of the halts cleared."""
         with self.redis.pipeline(transaction=True) as pipe:
-            if gone and len(gone) == len(halts):
-                pipe.delete(self.keys.halt)
-            elif gone:
-                pipe.hdel(self.keys.halt, *gone)
-            only = next(iter(gone.values())) if len(gone) == 1 else {}
-            self._audit(
-                pipe,
-                "resume",
-                False,
-                reason=reason,
-                requested_by=requested_by,
-                request_id=",".join(ids),
-                cleared=json.dumps(sorted(gone)),
-                accounts=only.get("accounts", ""),
-                symbols=only.get("symbols", ""),
-            )
-            pipe.execute()
-        return ids
+            while True:
+                try:
+                    pipe.watch(self.keys.halt)
+                    halts = self.halts(pipe)
+                    gone = {k: h for k, h in halts.items()
+                            if request_id in (None, h.get("request_id"))}  # fmt: skip
+                    legacy = "" in halts
+                    pipe.multi()
+                    if legacy and gone:
+                        pipe.delete(self.keys.halt)
+                    elif gone:
+                        pipe.hdel(self.keys.halt, *gone)
+                    only = next(iter(gone.values())) if len(gone) == 1 else {}
+                    ids = sorted({h.get("request_id", "") for h in gone.values()})
+                    self._audit(
+                        pipe,
+                        "resume",
+                        False,
+                        reason=reason,
+                        requested_by=requested_by,
+                        request_id=",".join(
+                            sorted({h.get("request_id", "") for h in gone.values()})
+                        ),
+                        cleared=json.dumps(sorted(_halt_key(k, h) for k, h in gone.items())),
+                        all="1" if request_id is None else "",
+                        accounts=only.get("accounts", ""),
+                        symbols=only.get("symbols", ""),
+                    )
+                    pipe.execute()
+                    return ids
+                except redis.WatchError:
+                    continue
 
     def release_unrun(self, base: str, running: set[str]) -> int:
         """Drop the owner of every request owned by this process (`base`, any epoch) that it
@@ -398,18 +419,19 @@ class Store:
 
     def reassert_halt(self) -> bool:
         """Raise again, from the audit stream, every halt a kill raised and no resume cleared
-        that is gone (lost in a failover); True when one was raised."""
-        entries: Any = self.redis.xrevrange(self.keys.audit, count=5000)
+        that is gone (lost in a failover); True when one was raised. The stream is read back
+        from its newest entry to the newest resume of every halt."""
         active: dict[str, dict[str, str]] = {}
-        for _, entry in reversed(entries):
+        for entry in self._since_last_resume_all():
             if entry.get("event") == "kill":
-                active[Scope.from_strings(entry).halt().key()] = entry
+                active[entry.get("halt") or Scope.from_strings(entry).halt().key()] = entry
             elif entry.get("event") == "resume":
-                cleared = entry.get("cleared")
-                for key in json.loads(cleared) if cleared else list(active):
+                for key in json.loads(entry.get("cleared") or "[]"):
                     active.pop(key, None)
         held = self.halts()
-        lost = {k: e for k, e in active.items() if k not in held and "" not in held}
+        if "" in held:  # a 0.1 halt is up: it stands for every halt
+            return False
+        lost = {k: e for k, e in active.items() if k not in held}
         for key, entry in lost.items():
             self.set_halt(
                 key,
@@ -418,10 +440,25 @@ class Store:
                     "since_ms": entry.get("ts", ""),
                     "request_id": entry.get("request_id", ""),
                     "requested_by": entry.get("requested_by", ""),
-                    **Scope.from_strings(entry).halt().strings(),
+                    **Scope.from_fields(json.loads(key)).strings(),
                 },
             )
         return bool(lost)
+
+    def _since_last_resume_all(self) -> list[dict[str, str]]:
+        """The audit entries after the newest resume of every halt, oldest first (a resume
+        from before 0.2 cleared every halt too)."""
+        entries: list[dict[str, str]] = []
+        top = "+"
+        while True:
+            page: Any = self.redis.xrevrange(self.keys.audit, max=top, count=1000)
+            for _, entry in page:
+                if entry.get("event") == "resume" and (entry.get("all") or "cleared" not in entry):
+                    return entries[::-1]
+                entries.append(entry)
+            if len(page) < 1000:
+                return entries[::-1]
+            top = "(" + page[-1][0]
 
     def audit(self, event: str, **fields: str) -> None:
         """Append to the audit stream (`Keys.audit`), trimming it to the retention (workers)."""
@@ -505,6 +542,16 @@ class Store:
             pipe.get(self.keys.last(request_id))
             final, last = pipe.execute()
         return _final_of(final) or (json.loads(last) if last else None)
+
+
+def _halt_key(key: str, record: Mapping[str, str]) -> str:
+    """A halt's scope key; a 0.1 halt's (stored without one) from its record."""
+    return key or Scope.from_strings(record).halt().key()
+
+
+def _halt_field(record: Mapping[str, str]) -> tuple[str, str]:
+    """A 0.1 halt record as a field of the halt hash: its scope key and JSON."""
+    return _halt_key("", record), json.dumps(dict(record), sort_keys=True)
 
 
 def _final_of(entries: list[Any]) -> Event | None:

@@ -18,15 +18,20 @@ def side_of(value: Any) -> str | None:
     return side if side in ("buy", "sell") else None
 
 
+#: below this, an epoch time is in seconds (1e11 s is in the year 5138; 1e11 ms in 1973)
+_SECONDS_BELOW = 10**11
+
+
 def ms_of(value: Any) -> int | None:
-    """A time as ms since the epoch: from ms (an integer, or its digits) or ISO 8601 text;
-    None when it is neither."""
+    """A time as ms since the epoch: from an epoch number (or its digits) in ms, or in seconds
+    when it is too small to be ms (a venue that does not say its unit), or ISO 8601 text;
+    None when it is none of these."""
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
+        return value * 1000 if value < _SECONDS_BELOW else value
     if isinstance(value, str):
         try:
             when = datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -123,3 +123,24 @@ def test_a_halt_lost_with_a_primary_is_raised_again_from_the_audit_stream(stack,
         assert store.reassert_halt() is False and client.halted() is None
     finally:
         client.resume("after the test")
+
+
+def test_a_halt_raised_by_0_1_reads_converts_clears_and_stays_cleared(stack, client):
+    client.resume("before the test")
+    store, key = client.store, client.keys.halt
+    accounts = json.dumps(["zebpay-flat"])
+    # as 0.1 wrote them: the halt's fields in the hash itself, a kill entry with no halt key
+    store.audit("kill", request_id="old-kill", reason="old", accounts=accounts, symbols="[]")
+    store.redis.hset(key, mapping={"reason": "old", "since_ms": "1", "request_id": "old-kill",
+                                   "accounts": accounts, "symbols": "[]"})  # fmt: skip
+    try:
+        assert [h["request_id"] for h in client.halts()] == ["old-kill"]
+        new = client.kill("new", ["zebpay-flat"], side="buy").wait(30)["request_id"]
+        assert {h["request_id"] for h in client.halts()} == {"old-kill", new}  # both kept
+        assert client.resume("the old one is done", "old-kill") is True
+        assert [h["request_id"] for h in client.halts()] == [new]
+        store.redis.delete(key)  # as if lost with a primary
+        assert store.reassert_halt() is True
+        assert [h["request_id"] for h in client.halts()] == [new]  # not the resumed 0.1 one
+    finally:
+        client.resume("after the test")

@@ -142,6 +142,11 @@ def test_scope_selectors_are_taken_and_checked():
         ({"placed_before_ms": True}, "placed_before_ms"),
         ({"placed_before_ms": 0}, "placed_before_ms"),
         ({"client_order_id_prefix": "p" * 65}, "client_order_id_prefix"),
+        # empty: refused, never read as absent (the scope would widen to the whole account)
+        ({"client_order_id_prefix": ""}, "client_order_id_prefix"),
+        ({"side": ""}, "side"),
+        ({"placed_before_ms": ""}, "placed_before_ms"),
+        ({"symbols": []}, "symbols"),
     ]:
         with pytest.raises(RequestError) as info:
             cancel_all(**fields)
@@ -157,3 +162,9 @@ def test_a_client_id_prefix_is_refused_where_orders_carry_no_client_id():
             make()
         assert info.value.field == "client_order_id_prefix" and "ajaib" in str(info.value)
     assert kill(client_order_id_prefix="s-").client_order_id_prefix == "s-"  # every account
+
+
+def test_a_kill_naming_no_account_in_an_empty_list_is_refused():
+    with pytest.raises(RequestError) as info:
+        kill(accounts=[])
+    assert info.value.field == "accounts" and "empty" in str(info.value)

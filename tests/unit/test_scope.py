@@ -36,16 +36,34 @@ def test_a_scope_covers_only_narrower_ones():
     assert Scope().covers(Scope(side="sell"))
 
 
-def test_a_halt_holds_the_orders_of_its_scope():
+def test_a_halt_holds_the_orders_of_its_scope_and_whatever_is_not_said():
     halt = Scope(accounts=("a",), client_order_id_prefix="stratA-")
     assert halt.holds("a", "BTCUSDT", "buy", "stratA-7")
     assert not halt.holds("a", "BTCUSDT", "buy", "stratB-7")  # another strategy trades on
     assert not halt.holds("b", client_order_id="stratA-7")
-    assert not halt.holds("a")  # the account as a whole is not halted
+    assert halt.holds("a")  # no client id given: it may be strategy A's, so it is held
+    assert halt.holds(symbol="ETHUSDT")
     assert Scope().holds("anything")
+    assert Scope(symbols=("BTCUSDT",), side="buy").holds("a", client_order_id="x")
+    assert not Scope(symbols=("BTCUSDT",)).holds("a", symbol="ETHUSDT")
 
 
 def test_equal_scopes_share_one_key():
     a = Scope(accounts=("x",), side="buy")
     assert a.key() == Scope(accounts=("x",), side="buy").key() != Scope(accounts=("x",)).key()
     assert Scope.from_fields(a.fields()) == a
+
+
+def test_listing_fields_are_read_whatever_the_venue_spells():
+    from ordercancel.venues.wire import ms_of, side_of
+
+    assert ms_of(1_700_000_000_123) == ms_of("1700000000123") == 1_700_000_000_123
+    assert ms_of(1_700_000_000) == 1_700_000_000_000  # epoch seconds
+    assert ms_of("2023-11-14T22:13:20Z") == ms_of("2023-11-14T22:13:20") == 1_700_000_000_000
+    assert ms_of("yesterday") is ms_of(True) is ms_of(None) is None
+    assert (side_of("BUY"), side_of("sell"), side_of("both"), side_of(1)) == (
+        "buy",
+        "sell",
+        None,
+        None,
+    )
