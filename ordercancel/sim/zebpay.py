@@ -442,6 +442,7 @@ class ZebPaySim:
         created = []
         with self._lock:
             book = self.orders.setdefault(account, {})
+            taken = {o["timestamp"] for o in book.values()}
             for spec in orders:
                 order_id = next(self._ids)
                 created_ms = spec.get("created_ms")
@@ -449,9 +450,9 @@ class ZebPaySim:
                     created_ms = self._last_created = max(
                         self.clock.now_ms(), self._last_created + 1
                     )
-                taken = {o["timestamp"] for o in book.values()}
                 while created_ms in taken:  # one order per ms: the cursor skips no tie
                     created_ms += 1
+                taken.add(created_ms)
                 coid = spec.get("clientOrderId") or spec.get("client_order_id") or f"sim{order_id}"
                 seeded = change("new", SEED)
                 book[coid] = {
