@@ -253,7 +253,7 @@ def parse(raw: Mapping[str, Any], settings: Settings) -> Request:
         raise RequestError(
             ErrorCode.INVALID_REQUEST, "symbol and symbols: name one or the other", field="symbols"
         )
-    side, prefix, placed_before = _selectors(raw, settings, account, accounts)
+    side, prefix, placed_before = _selectors(raw, settings, kind, account, accounts)
     return Request(
         request_id=request_id,
         kind=kind,
@@ -276,14 +276,19 @@ def parse(raw: Mapping[str, Any], settings: Settings) -> Request:
 
 
 def _selectors(
-    raw: Mapping[str, Any], settings: Settings, account: str, accounts: tuple[str, ...]
+    raw: Mapping[str, Any],
+    settings: Settings,
+    kind: Kind,
+    account: str,
+    accounts: tuple[str, ...],
 ) -> tuple[str | None, str | None, int | None]:
     """`side`, `client_order_id_prefix`, `placed_before_ms`, checked. An empty one is refused,
     not read as absent (an unset variable in `--prefix "$STRAT"` would widen the scope to the
     whole account). A prefix is refused on an account whose venue's orders carry no client id:
     nothing there could be shown in scope."""
-    for name in SELECTORS:
-        if raw.get(name) == "":
+    scope = (*SELECTORS, "symbol") if kind is Kind.CANCEL_ALL else SELECTORS
+    for name in scope:
+        if raw.get(name) == "" and name in FIELDS[kind]:
             raise RequestError(ErrorCode.INVALID_REQUEST, f"{name}: is empty", field=name)
     side = _str(raw, "side", max_len=4)
     if side is not None and side.lower() not in SIDES:

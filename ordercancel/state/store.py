@@ -10,7 +10,7 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
@@ -22,8 +22,7 @@ from redis._parsers.base import BaseParser
 from ordercancel.config import Settings, safe_url
 from ordercancel.errors import Fenced, RedisUnavailable
 from ordercancel.events import Event
-from ordercancel.scope import Scope
-from ordercancel.state import sentinel
+from ordercancel.state import halts, sentinel
 from ordercancel.state.keys import Keys
 
 log = logging.getLogger("ordercancel")
@@ -337,49 +336,44 @@ class Store:
     def set_halt(self, key: str, record: Mapping[str, str]) -> None:
         """Raise the halt of one scope (`key`: `Scope.key()`), on a replica too when one is
         configured (WAIT). A later kill over the same scope replaces its record; a halt 0.1
-        raised (the record's fields themselves) becomes a field of its own first."""
-        legacy = self._legacy_halt()
+        raised (its fields in the hash itself) becomes a field of its own first."""
         for _ in range(2):  # again on the new primary, when a demoted one took it (no replica)
             before = sentinel.primary_of(self.redis)
+            raw: Any = self.redis.hgetall(self.keys.halt)
             with self.redis.pipeline(transaction=False) as pipe:
-                if legacy is not None:
-                    pipe.delete(self.keys.halt)
-                    pipe.hset(self.keys.halt, *_halt_field(legacy))
+                if old := halts.legacy_fields(raw):  # only its own fields: not another's halt
+                    legacy = {k: str(raw[k]) for k in old}
+                    pipe.hdel(self.keys.halt, *old)
+                    pipe.hset(self.keys.halt, halts.key_of(legacy), json.dumps(legacy))
                 pipe.hset(self.keys.halt, key, json.dumps(dict(record), sort_keys=True))
                 _, short = self.execute_replicated(pipe, f"the halt of {record.get('request_id')}")
             if not self.moved_after(short, before):
                 return
 
-    def _legacy_halt(self) -> dict[str, str] | None:
-        raw: Any = self.redis.hgetall(self.keys.halt)
-        return dict(raw) if "request_id" in raw else None
-
-    def halts(self, client: Any = None) -> dict[str, dict[str, str]]:
+    def halts(self) -> dict[str, dict[str, str]]:
         """Every halt raised and not resumed: scope key -> its record (`reason`, `since_ms`,
         `request_id`, `requested_by` and the scope's fields as strings)."""
-        raw: Any = (client or self.redis).hgetall(self.keys.halt)
-        if "request_id" in raw:  # one halt as 0.1 kept it: the record's fields themselves
-            return {_halt_key("", raw): dict(raw)}
-        return {str(k): json.loads(v) for k, v in raw.items()}
+        raw: Any = self.redis.hgetall(self.keys.halt)
+        return halts.parse(raw)
 
     def resume(self, reason: str, requested_by: str, request_id: str | None = None) -> list[str]:
         """Clear every halt, or the one `request_id` raised, and say so in the audit stream
-        (which scopes it cleared, perhaps none), in one transaction that fails if a halt is
+        (which halts it cleared, perhaps none), in one transaction that fails if a halt is
         raised meanwhile (then read again): a halt raised during a resume stays. The request
         ids of the halts cleared."""
         with self.redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     pipe.watch(self.keys.halt)
-                    halts = self.halts(pipe)
-                    gone = {k: h for k, h in halts.items()
+                    raw: Any = pipe.hgetall(self.keys.halt)
+                    gone = {k: h for k, h in halts.parse(raw).items()
                             if request_id in (None, h.get("request_id"))}  # fmt: skip
-                    legacy = "" in halts
+                    fields = [k for k in gone if k in raw]
+                    if any(k not in raw for k in gone):  # the 0.1 halt is among them
+                        fields += halts.legacy_fields(raw)
                     pipe.multi()
-                    if legacy and gone:
-                        pipe.delete(self.keys.halt)
-                    elif gone:
-                        pipe.hdel(self.keys.halt, *gone)
+                    if fields:
+                        pipe.hdel(self.keys.halt, *fields)
                     only = next(iter(gone.values())) if len(gone) == 1 else {}
                     ids = sorted({h.get("request_id", "") for h in gone.values()})
                     self._audit(
@@ -388,10 +382,8 @@ class Store:
                         False,
                         reason=reason,
                         requested_by=requested_by,
-                        request_id=",".join(
-                            sorted({h.get("request_id", "") for h in gone.values()})
-                        ),
-                        cleared=json.dumps(sorted(_halt_key(k, h) for k, h in gone.items())),
+                        request_id=",".join(ids),
+                        cleared=halts.cleared(gone),
                         all="1" if request_id is None else "",
                         accounts=only.get("accounts", ""),
                         symbols=only.get("symbols", ""),
@@ -418,46 +410,25 @@ class Store:
         return str(before) if before is not None else None
 
     def reassert_halt(self) -> bool:
-        """Raise again, from the audit stream, every halt a kill raised and no resume cleared
-        that is gone (lost in a failover); True when one was raised. The stream is read back
-        from its newest entry to the newest resume of every halt."""
-        active: dict[str, dict[str, str]] = {}
-        for entry in self._since_last_resume_all():
-            if entry.get("event") == "kill":
-                active[entry.get("halt") or Scope.from_strings(entry).halt().key()] = entry
-            elif entry.get("event") == "resume":
-                for key in json.loads(entry.get("cleared") or "[]"):
-                    active.pop(key, None)
+        """Raise again every halt that the audit stream says stands and that is gone (lost in
+        a failover): read back from the newest entry to the newest resume of every halt
+        (`halts.history`); True when one was raised."""
+        standing = halts.replay(halts.history(self._audit_newest_first()))
         held = self.halts()
-        if "" in held:  # a 0.1 halt is up: it stands for every halt
-            return False
-        lost = {k: e for k, e in active.items() if k not in held}
-        for key, entry in lost.items():
-            self.set_halt(
-                key,
-                {
-                    "reason": entry.get("reason") or "kill",
-                    "since_ms": entry.get("ts", ""),
-                    "request_id": entry.get("request_id", ""),
-                    "requested_by": entry.get("requested_by", ""),
-                    **Scope.from_fields(json.loads(key)).strings(),
-                },
-            )
+        lost = {k: e for k, e in standing.items() if k not in held}
+        for key, kill in lost.items():
+            self.set_halt(key, halts.record_of(key, kill))
         return bool(lost)
 
-    def _since_last_resume_all(self) -> list[dict[str, str]]:
-        """The audit entries after the newest resume of every halt, oldest first (a resume
-        from before 0.2 cleared every halt too)."""
-        entries: list[dict[str, str]] = []
+    def _audit_newest_first(self) -> Iterator[dict[str, str]]:
+        """The audit stream, newest entry first, read in pages as it is consumed."""
         top = "+"
         while True:
             page: Any = self.redis.xrevrange(self.keys.audit, max=top, count=1000)
             for _, entry in page:
-                if entry.get("event") == "resume" and (entry.get("all") or "cleared" not in entry):
-                    return entries[::-1]
-                entries.append(entry)
+                yield entry
             if len(page) < 1000:
-                return entries[::-1]
+                return
             top = "(" + page[-1][0]
 
     def audit(self, event: str, **fields: str) -> None:
@@ -542,16 +513,6 @@ class Store:
             pipe.get(self.keys.last(request_id))
             final, last = pipe.execute()
         return _final_of(final) or (json.loads(last) if last else None)
-
-
-def _halt_key(key: str, record: Mapping[str, str]) -> str:
-    """A halt's scope key; a 0.1 halt's (stored without one) from its record."""
-    return key or Scope.from_strings(record).halt().key()
-
-
-def _halt_field(record: Mapping[str, str]) -> tuple[str, str]:
-    """A 0.1 halt record as a field of the halt hash: its scope key and JSON."""
-    return _halt_key("", record), json.dumps(dict(record), sort_keys=True)
 
 
 def _final_of(entries: list[Any]) -> Event | None:

@@ -135,6 +135,10 @@ def test_a_halt_raised_by_0_1_reads_converts_clears_and_stays_cleared(stack, cli
                                    "accounts": accounts, "symbols": "[]"})  # fmt: skip
     try:
         assert [h["request_id"] for h in client.halts()] == ["old-kill"]
+        assert client.resume("the 0.1 halt alone") is True  # cleared, not just said to be
+        assert client.halts() == [] and not store.redis.exists(key)
+        store.redis.hset(key, mapping={"reason": "old", "since_ms": "1", "request_id": "old-kill",
+                                       "accounts": accounts, "symbols": "[]"})  # fmt: skip
         new = client.kill("new", ["zebpay-flat"], side="buy").wait(30)["request_id"]
         assert {h["request_id"] for h in client.halts()} == {"old-kill", new}  # both kept
         assert client.resume("the old one is done", "old-kill") is True

@@ -147,6 +147,7 @@ def test_scope_selectors_are_taken_and_checked():
         ({"side": ""}, "side"),
         ({"placed_before_ms": ""}, "placed_before_ms"),
         ({"symbols": []}, "symbols"),
+        ({"symbol": ""}, "symbol"),
     ]:
         with pytest.raises(RequestError) as info:
             cancel_all(**fields)
