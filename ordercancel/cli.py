@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 from kombu.exceptions import OperationalError
 
+from ordercancel import request, schedule
 from ordercancel.config import Settings, safe_url
 from ordercancel.engine.report import COLUMNS, render
 from ordercancel.errors import (
@@ -186,10 +187,9 @@ def _halt_scope(halt: dict[str, Any]) -> str:
 
 def _time_ms(text: str, option: str) -> int:
     """A time option: ms since the epoch, or an age (`30m`, `12h`, `7d`, `90s`) before now."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
     try:
-        if text[-1] in units:
-            return int((time.time() - float(text[:-1]) * units[text[-1]]) * 1000)
+        if text[-1] in schedule.UNITS:
+            return int((time.time() - float(text[:-1]) * schedule.UNITS[text[-1]]) * 1000)
         return int(text)
     except (ValueError, IndexError):
         raise ConfigError(f"{option} {text!r}: ms since the epoch, or an age like 12h") from None
@@ -362,16 +362,11 @@ def cmd_config_check(args: argparse.Namespace, settings: Settings) -> int:
         print(f"[accounts.{name}]")
         for key, value in account.masked().items():
             print(f"  {key} = {value}")
-    from ordercancel.schedule import parse as parse_schedules
-
-    for job in parse_schedules(settings.schedule):
-        when = f"cron {job.cron} (UTC)" if job.cron else f"every {job.every_s}s"
-        print(f"[schedule {job.name}] {when}: {json.dumps(job.request, sort_keys=True)}")
+    for job in schedule.parse(settings.schedule):
+        print(f"[schedule {job.name}] {job.when}: {json.dumps(job.request, sort_keys=True)}")
         if settings.accounts:  # the worker's view: the request as a worker would read it
-            from ordercancel.request import now_ms, parse
-
             try:
-                parse(job.message(now_ms(), "config check"), settings)
+                request.parse(job.message(request.now_ms(), "config check"), settings)
             except RequestError as exc:
                 where = f"schedule.{job.name}.request" + (f".{exc.field}" if exc.field else "")
                 raise ConfigError(str(exc), field=where) from None

@@ -32,7 +32,8 @@ from ordercancel.outcomes import Kind
 from ordercancel.request import FIELDS
 
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+#: the units of a duration or an age in text: `90s`, `10m`, `2h`, `7d`
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 KEYS = ("name", "cron", "every", "older_than", "request")
 #: request fields a schedule sets itself
 OWN = ("request_id", "received_ms", "_entry_id", "requested_by")
@@ -63,6 +64,10 @@ class Schedule:
             day_of_week=day_of_week,
         )
 
+    @property
+    def when(self) -> str:
+        return f"cron {self.cron} (UTC)" if self.cron else f"every {self.every_s}s"
+
     def run_ms(self, now_ms: int) -> int:
         """The time of the run due at `now_ms`: a cron run's minute, an interval's multiple."""
         step = 60_000 if self.cron is not None else (self.every_s or 1) * 1000
@@ -85,8 +90,8 @@ def duration_s(value: Any, field: str) -> int:
     """Seconds from a positive integer or a text such as `90s`, `10m`, `1h`, `1d`."""
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
-    if isinstance(value, str) and len(value) > 1 and value[-1] in _UNITS and value[:-1].isdigit():
-        seconds = int(value[:-1]) * _UNITS[value[-1]]
+    if isinstance(value, str) and len(value) > 1 and value[-1] in UNITS and value[:-1].isdigit():
+        seconds = int(value[:-1]) * UNITS[value[-1]]
         if seconds > 0:
             return seconds
     raise ConfigError('must be seconds (a positive integer) or a text like "10m"', field=field)

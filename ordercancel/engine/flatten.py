@@ -83,11 +83,11 @@ class Flatten:
             return self.job.failed(exc, error=f"the symbols in scope could not be read: {exc}")
         self._publish()
         statuses = Counter(o.status.value for o in self.closed.values())
-        still_open = [r.order_id for r in left or () if r.order_id not in self.refused]
+        open_ids = [r.order_id for r in left or ()]
         groups = report.orders(
             {oid: o.status.value for oid, o in self.closed.items()},
-            [r.order_id for r in left or () if r.order_id in self.refused],
-            still_open,
+            [oid for oid in open_ids if oid in self.refused],
+            [oid for oid in open_ids if oid not in self.refused],
         )
         accounts = {self.job.req.account: groups}
         detail: dict[str, Any] = {

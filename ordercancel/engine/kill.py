@@ -39,6 +39,7 @@ def kill_flow(
     if not accounts:  # nothing could be shown flat: refused, never `completed` over nothing
         why = "no configured account's venue can name its symbols or carries client order ids"
         raise RequestError(ErrorCode.INVALID_REQUEST, f"a kill over no account: {why}")
+    scope = replace(req.scope, accounts=accounts)
     halt = req.scope.halt()  # no accounts named: every account, those configured later too
     if not rerun:
         rt.store.audit(
@@ -47,7 +48,7 @@ def kill_flow(
             requested_by=req.requested_by,
             reason=req.reason,
             halt=halt.key(),
-            **replace(req.scope, accounts=accounts).strings(),
+            **scope.strings(),
         )
     rt.store.set_halt(
         halt.key(),
@@ -59,9 +60,7 @@ def kill_flow(
             **halt.strings(),
         },
     )
-    claim = json.dumps(
-        {"request_id": req.request_id, **replace(req.scope, accounts=accounts).fields()}
-    )
+    claim = json.dumps({"request_id": req.request_id, **scope.fields()})
     running = rt.store.claim_kill(claim, ttl_ms=max(1000, int(deadline.remaining() * 1000) + 5000))
     joined = None
     if running is not None:

@@ -81,7 +81,6 @@ def run(client: Client) -> int:
     service = Service(app, max_interval=1.0, scheduler_cls=scheduler, remote_control=False)
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     for job in jobs:
-        when = f"cron {job.cron} (UTC)" if job.cron else f"every {job.every_s}s"
-        log.info("schedule %s: %s, %s", job.name, when, job.request.get("kind"))
+        log.info("schedule %s: %s, %s", job.name, job.when, job.request.get("kind"))
     service.start()
     return 0
