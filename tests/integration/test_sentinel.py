@@ -76,6 +76,9 @@ def test_a_primary_without_replicas_is_waited_for_like_one_away(tmp_path):
         client = Client(Settings.from_mapping(tables, None, env={}), timeout=30.0)
         replica = group.procs["replica"]
         os.kill(replica.pid, signal.SIGSTOP)
+        # the replica comes back a second after the refusals begin; a timer that outlives the
+        # test (the write taken sooner) must not signal a process the group has ended
+        resume = threading.Timer(1.0, os.kill, (replica.pid, signal.SIGCONT))
         try:
             while True:  # until the primary notices (min-replicas-max-lag)
                 try:
@@ -83,11 +86,14 @@ def test_a_primary_without_replicas_is_waited_for_like_one_away(tmp_path):
                 except NoReplicas:  # redis-py's ResponseError, named by ordercancel
                     break
                 time.sleep(0.2)
-            threading.Timer(1.0, os.kill, (replica.pid, signal.SIGCONT)).start()
+            resume.start()
             ticket = client.cancel("zebpay-main", "o-1")  # refused, then taken
             entries = primary.xrange(client.keys.requests)
             assert any(ticket.request_id in f["request"] for _, f in entries)
         finally:
+            resume.cancel()
+            if resume.ident is not None:  # started
+                resume.join()
             os.kill(replica.pid, signal.SIGCONT)
             client.close()
             primary.close()
