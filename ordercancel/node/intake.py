@@ -2,11 +2,11 @@
 
 Any producer `XADD`s one field, `request`, holding the JSON object of CONTRACT §4. Every worker
 node runs an `Intake` thread, a consumer of the group. An entry is decoded (size, UTF-8, JSON,
-nesting), then sent down the same path as the Python client (the worker validates) and
-acknowledged only once dispatched. The entries of one read are dispatched together: the
-worker runs them as one Celery task (`celery_app.enqueue_many`). An entry's stream id is its
-`request_id` when it names no valid one (`request.known_id`), so an entry read twice is one
-request; its timestamp is `received_ms`.
+nesting), then sent down the same path as the Python client (the worker validates), and
+acknowledged in the atomic step that records and queues it (`celery_app.enqueue_many`). The
+entries of one read are dispatched together: the worker runs them as one Celery task. An
+entry's stream id is its `request_id` when it names no valid one (`request.known_id`), so an
+entry read twice is one request; its timestamp is `received_ms`.
 An entry that cannot be read still gets its final event (`rejected`, `invalid_message`).
 Entries a crashed reader held are claimed back (XAUTOCLAIM, looked for every second) after
 `CLAIM_IDLE_MS`; one delivered more than `MAX_DELIVERIES` times goes to `<prefix>:dead` with
@@ -30,11 +30,11 @@ from ordercancel.events import Outcome, final_event, unparsed_fields
 from ordercancel.observe import sentry
 from ordercancel.outcomes import ErrorCode, Status
 from ordercancel.request import known_id
+from ordercancel.state.keys import INTAKE_GROUP as GROUP
 from ordercancel.state.keys import Keys
 from ordercancel.state.store import BLOCK_SLICE_S, Store, connect_raw
 
 log = logging.getLogger("ordercancel")
-GROUP = "ordercancel"
 BATCH = 100
 CLAIM_IDLE_MS = 2_000
 MAX_DELIVERIES = 5
@@ -85,7 +85,7 @@ def decode(fields: dict[bytes, bytes], max_bytes: int) -> dict[str, Any]:
 
 class Intake(threading.Thread):
     def __init__(self, settings: Settings, store: Store, consumer: str,
-                 dispatch: Callable[[list[dict[str, Any]]], None]):  # fmt: skip
+                 dispatch: Callable[[list[dict[str, Any]], list[str]], None]):  # fmt: skip
         super().__init__(name="ordercancel-intake", daemon=True)
         self.settings, self.store, self.consumer, self.dispatch = (
             settings,
@@ -184,12 +184,13 @@ class Intake(threading.Thread):
             request["received_ms"] = received_ms
             request["_entry_id"] = entry_id
             requests.append(request)
+        ids = [entry_id for entry_id, _ in entries]
         if requests:
-            # a failure here leaves the entries pending: claimed later. The ledger records
-            # are on a replica before the entries are acknowledged (`Store.record_many`)
-            self.dispatch(requests)
-        if entries:
-            self.raw.xack(self.keys.requests, GROUP, *(entry_id for entry_id, _ in entries))
+            # acknowledged in the step that records and queues the requests: a failure leaves
+            # the entries pending, to be claimed later (`Store.dispatch`)
+            self.dispatch(requests, ids)
+        elif ids:
+            self.raw.xack(self.keys.requests, GROUP, *ids)
 
     def bury(self, entry_id: str, fields: dict[bytes, bytes], why: str) -> None:
         """Dead-letter an entry that keeps failing, give it its final, never retry it."""

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: the consumer group every worker node reads the intake stream in
+INTAKE_GROUP = "ordercancel"
+
 
 @dataclass(frozen=True)
 class Keys:

@@ -2,7 +2,7 @@
 
 A message a worker has popped from the broker is gone from it (kombu keeps no copy in Redis,
 `broker.py`), so a worker that dies takes its messages with it. So every producer first
-records the request in the *ledger* (`Store.record_many`), `begin.lua` marks
+records the request in the *ledger* (`Store.dispatch`), `begin.lua` marks
 which worker node *owns* it, and `finish.lua` removes both. Every node runs a `Heartbeat`:
 each `BEAT_S` it renews its lease (`lease_s`), and in the same script (`lua/beat.lua`) it takes
 the requests whose owner's lease ran out, and those that nobody owns long after they were sent

@@ -10,7 +10,7 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
@@ -23,7 +23,7 @@ from ordercancel.config import Settings, safe_url
 from ordercancel.errors import Fenced, RedisUnavailable
 from ordercancel.events import Event
 from ordercancel.state import halts, sentinel
-from ordercancel.state.keys import Keys
+from ordercancel.state.keys import INTAKE_GROUP, Keys
 
 log = logging.getLogger("ordercancel")
 
@@ -124,7 +124,7 @@ class Store:
         self._finish = _script(client, "finish")
         self._release = _script(client, "release")
         self._deadman = _script(client, "deadman")
-        self._record = _script(client, "record")
+        self._dispatch = _script(client, "dispatch")
         self._beat = _script(client, "beat")
 
     @classmethod
@@ -254,24 +254,40 @@ class Store:
                 self.on_final(event)
         return len(published)
 
-    def record_many(self, items: list[tuple[str, Mapping[str, Any], int]]) -> list[bool]:
-        """Put enqueued requests (request_id, message, due_ms) in the ledger, one round trip:
-        recovery sends each again should it get lost, and expires it at `due_ms` (its
-        deadline) if no worker has begun it by then. False where the id is already recorded
-        for another intake entry (`lua/record.lua`): that message is a duplicate, not sent."""
+    def dispatch(
+        self,
+        items: Sequence[tuple[str, Mapping[str, Any], int]],
+        messages: Sequence[tuple[str, str]] = (),
+        entries: Sequence[str] = (),
+    ) -> tuple[bool, list[bool]]:
+        """Put requests to send (request_id, message, due_ms) in the ledger: recovery sends each
+        again should it get lost, and expires it at `due_ms` (its deadline) if no worker has
+        begun it by then. When every one is new, in the same atomic step, push the broker
+        `messages` ((queue key, message)) and acknowledge the intake `entries` they came from
+        (`lua/dispatch.lua`): one round trip. Returns (whether that was done, [whether each
+        request is new]); a request is not new where its id is already recorded for another
+        intake entry: a duplicate, not to be sent."""
+        queues = list(dict.fromkeys(queue for queue, _ in messages))
         keys = [self.keys.ledger, self.keys.ledger_since, self.keys.ledger_due]
+        keys += [self.keys.requests, *queues]
+        args: list[Any] = [INTAKE_GROUP, len(items), len(messages), len(entries)]
+        for request_id, message, due_ms in items:
+            args += [request_id, json.dumps(message), due_ms, message.get("_entry_id") or ""]
+        for queue, payload in messages:
+            args += [5 + queues.index(queue), payload]
+        args += list(entries)
+        if self.wait_replicas:  # the records on a replica before a worker can begin them
+            with self.redis.pipeline(transaction=False) as pipe:
+                self._dispatch(keys=keys, args=args, client=pipe)
+                replies, _ = self.execute_replicated(pipe, f"{len(items)} ledger record(s)")
+            reply = replies[0]
+        else:
+            reply = self._dispatch(keys=keys, args=args)
+        return bool(reply[0]), [bool(flag) for flag in reply[1:]]
 
-        def args(request_id: str, message: Mapping[str, Any], due_ms: int) -> list[Any]:
-            return [request_id, json.dumps(message), due_ms, message.get("_entry_id") or ""]
-
-        if len(items) == 1 and not self.wait_replicas:  # a pipeline of scripts costs a SCRIPT
-            return [bool(self._record(keys=keys, args=args(*items[0])))]  # EXISTS round trip
-        with self.redis.pipeline(transaction=False) as pipe:
-            for item in items:
-                self._record(keys=keys, args=args(*item), client=pipe)
-            # on a replica before the intake acknowledges the entries
-            replies, _ = self.execute_replicated(pipe, f"{len(items)} ledger record(s)")
-        return [bool(done) for done in replies]
+    def ack(self, entries: Sequence[str]) -> None:
+        """Acknowledge intake entries (read in the intake's group) whose requests were sent."""
+        self.redis.xack(self.keys.requests, INTAKE_GROUP, *entries)
 
     def beat(
         self,

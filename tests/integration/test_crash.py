@@ -75,7 +75,7 @@ def test_a_request_whose_producer_died_before_sending_it_is_sent_from_the_ledger
         "request_id": request_id,
         "received_ms": now_ms(),
     }
-    client.store.record_many([(request_id, message, 0)])
+    client.store.dispatch([(request_id, message, 0)])
     # Then a worker's heartbeat finds it once the queues are empty, and it runs once
     final = client.store.wait_final(request_id, 30)
     assert final is not None and final["status"] == "canceled"

@@ -163,3 +163,36 @@ def drained(client, timeout=10.0) -> bool:
 def test_the_group_is_left_with_nothing_pending(client):
     final_of(client, xadd(client, "junk"))
     assert drained(client)
+
+
+def test_the_intake_queues_the_message_celery_would_send(stack):
+    """The intake pushes its broker messages itself, in the script that records them: each is
+    the message `send_task` would push (checked here against Celery's own, on a queue no
+    worker reads), and the workers run them (every test above)."""
+    from dataclasses import replace
+
+    from ordercancel.node.celery_app import TASK_MANY, make_celery, task_message
+    from ordercancel.state.keys import Keys
+
+    settings = replace(stack.settings, prefix=f"scratch-{time.time_ns()}")
+    app = make_celery(settings)
+    r = redis.Redis.from_url(stack.settings.broker_redis_url, decode_responses=True)
+    queue = Keys(settings.prefix).celery + "routine"
+    arg = [{"kind": "cancel", "request_id": "a"}, {"kind": "cancel", "_entry_id": "1-0"}]
+    try:
+        app.send_task(TASK_MANY, args=[arg], queue="routine")
+        theirs = json.loads(r.rpop(queue))
+        ours = json.loads(task_message(app, TASK_MANY, arg, "routine"))
+    finally:
+        r.delete(*r.keys(f"{settings.prefix}:*") or ["-"])
+        app.close()
+    assert ours.keys() == theirs.keys() and ours["body"] == theirs["body"]
+    assert ours["properties"].keys() == theirs["properties"].keys()
+    for name in ("delivery_info", "priority", "body_encoding", "delivery_mode"):
+        assert ours["properties"][name] == theirs["properties"][name]
+    assert ours["headers"].keys() == theirs["headers"].keys()
+    differ = {"id", "root_id", "argsrepr", "origin"}  # a new id each; ids shown, not bodies
+    assert {k: v for k, v in ours["headers"].items() if k not in differ} == {
+        k: v for k, v in theirs["headers"].items() if k not in differ
+    }
+    assert ours["headers"]["argsrepr"] == "[a, 1-0]"

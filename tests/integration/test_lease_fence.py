@@ -63,7 +63,7 @@ def test_a_live_owner_keeps_its_request(store):
 def test_after_an_outage_nobody_is_declared_dead_for_a_lease(store):
     renew(store, "a.0")
     renew(store, "b.0")
-    store.record_many([("r1", {"kind": "cancel", "request_id": "r1"}, 0)])
+    store.dispatch([("r1", {"kind": "cancel", "request_id": "r1"}, 0)])
     assert begin(store, "r1", "a.0") == "new"
     # Redis was away for longer than a lease: nobody renewed, a's lease ran out meanwhile
     store.redis.set(store.keys.nodes_beat, 1)

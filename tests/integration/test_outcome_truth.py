@@ -128,7 +128,7 @@ def test_a_rerun_past_its_deadline_reads_back_before_it_says_expired(stack, clie
     message = {"kind": "cancel", "account": "zebpay-main", "order_id": oid, "request_id": rid,
                "received_ms": int(time.time() * 1000) - 60_000, "deadline_ms": 1000}  # fmt: skip
     keys, r = client.keys, client.store.redis
-    client.store.record_many([(rid, message, message["received_ms"] + 1000)])
+    client.store.dispatch([(rid, message, message["received_ms"] + 1000)])
     r.set(keys.last(rid), json.dumps({"event": "accepted"}))  # begun ...
     r.hset(keys.owners, rid, "dead-host:1:abc.0")  # ... by a node with no lease
     final = client.store.wait_final(rid, 30)

@@ -47,7 +47,7 @@ def test_writes_that_must_survive_a_failover_wait_for_the_replica(tmp_path):
         )
         store = Store.from_settings(settings)
         try:
-            assert store.record_many([("r1", {"_entry_id": "1-0"}, 0)]) == [True]
+            assert store.dispatch([("r1", {"_entry_id": "1-0"}, 0)]) == (True, [True])
             assert store._wait_paused_until == 0.0  # the replica acknowledged it
             replica = group.procs["replica"]
             os.kill(replica.pid, signal.SIGSTOP)  # a replica that cannot acknowledge
