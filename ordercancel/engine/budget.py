@@ -25,7 +25,6 @@ import math
 import threading
 import time
 from collections import deque
-from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -33,6 +32,7 @@ import redis
 from ordercancel.config import RateLimit
 from ordercancel.errors import RateLimited
 from ordercancel.state.keys import Keys
+from ordercancel.state.store import script_text
 
 if TYPE_CHECKING:
     from ordercancel.state.store import Store
@@ -79,9 +79,14 @@ class Budget:
         self.hold_key = self.keys[2]
         self.window_ms = max(1, round(limit.seconds * 1000))
         self.routine = max(1, math.floor(limit.count * ROUTINE_SHARE))
-        self._script = client.register_script(
-            files("ordercancel.state.lua").joinpath("budget.lua").read_text()
-        )
+        self._script = client.register_script(script_text("budget"))
+
+    def token(self, *, urgent: bool = False) -> tuple[list[str], list[int]] | None:
+        """What `Store.begin` needs to take a token as it begins a request (its keys and
+        arguments); None where each token must travel with a WAIT (`_take`)."""
+        if self.store is not None and self.store.wait_replicas:
+            return None
+        return self.keys, [self.window_ms, self.limit.count, 0 if urgent else self.routine]
 
     def _run(self, op: str, routine: int = 0, arg: int = 0) -> Any:
         return self._script(

@@ -38,7 +38,9 @@ class Job:
         urgent: bool = False,
         rerun: bool = False,
         parent: Job | None = None,
+        token: bool = False,
     ):
+        """`token`: the rate token of the first venue call was taken as the request began."""
         self.req, self.rt, self.venue, self.deadline = req, rt, venue, deadline
         self.node = node
         #: a kill's work: may use the whole rate budget
@@ -47,6 +49,7 @@ class Job:
         #: an earlier run of this request (or of its parent) may have sent venue calls
         self.rerun = rerun
         self.parent = parent
+        self._token = token
         self._sent = 0  # venue HTTP calls made for this request, on any thread
         self._lock = threading.Lock()
         self.base = request_fields(req)
@@ -110,7 +113,11 @@ class Job:
         the attempt up the lineage; the seconds the HTTP call may take."""
         budget = self.rt.budget(self.venue)
         assert call.start_by_ms is not None
-        waited = budget.acquire(urgent=self.urgent, start_by_ms=call.start_by_ms)
+        waited = 0.0
+        if self._token:
+            self._token = False
+        else:
+            waited = budget.acquire(urgent=self.urgent, start_by_ms=call.start_by_ms)
         if waited > 0.001:
             BUDGET_WAITS.labels(budget.scope).inc()
             BUDGET_WAIT_SECONDS.labels(budget.scope).inc(waited)

@@ -76,6 +76,8 @@ def _handle(message: Mapping[str, Any], rt: Runtime) -> None:
         else None
     )
     node = rt.node  # the lease identity this request is begun, run and finished under
+    # a single cancel's first venue call: its rate token is taken as it begins (one round trip)
+    budget = rt.budget(rt.venue(req.account)) if req.kind is Kind.CANCEL and req.account else None
     begin = rt.store.begin(
         req.request_id,
         make_event(base, EventType.ACCEPTED),
@@ -83,6 +85,7 @@ def _handle(message: Mapping[str, Any], rt: Runtime) -> None:
         fingerprint=req.fingerprint(),
         node=node,
         max_pending=0 if req.kind is Kind.KILL else rt.settings.max_pending_per_account,
+        token=budget.token() if budget else None,
     )
     if begin.state in ("done", "running"):
         return  # a re-delivery of a finished request, or of one a live node is running
@@ -102,7 +105,9 @@ def _handle(message: Mapping[str, Any], rt: Runtime) -> None:
     elif begin.state in ("replay", "wait"):
         outcome = _outcome_of_first(req, begin.state, begin.arg, rt)
     else:
-        outcome = _run(req, rerun=begin.state == "rerun", rt=rt, node=node)
+        outcome = _run(
+            req, rerun=begin.state == "rerun", rt=rt, node=node, token=begin.arg == "token"
+        )
     rt.store.finish(final_event(base, outcome), idem=idem, node=node)
 
 
@@ -130,7 +135,7 @@ def _outcome_of_first(req: Request, state: str, arg: str, rt: Runtime) -> Outcom
     return Outcome.from_event(first, idempotent_replay_of=first["request_id"])
 
 
-def _run(req: Request, *, rerun: bool, rt: Runtime, node: str) -> Outcome:
+def _run(req: Request, *, rerun: bool, rt: Runtime, node: str, token: bool = False) -> Outcome:
     deadline = Deadline(req.deadline_at_ms)
     if deadline.remaining() <= 0:
         if not rerun:
@@ -143,9 +148,8 @@ def _run(req: Request, *, rerun: bool, rt: Runtime, node: str) -> Outcome:
     try:
         if req.kind is Kind.KILL:
             return kill_flow(req, rt, deadline, node, rerun=rerun)
-        return FLOWS[req.kind](
-            Job(req, rt, rt.venue(req.account), deadline, node=node, rerun=rerun)
-        )
+        venue = rt.venue(req.account)
+        return FLOWS[req.kind](Job(req, rt, venue, deadline, node=node, rerun=rerun, token=token))
     except RequestError as exc:
         return Outcome(Status.REJECTED, exc.code, str(exc))
     except ABANDON:

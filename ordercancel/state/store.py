@@ -83,9 +83,14 @@ def connect_raw(url: str) -> redis.Redis:
 
 
 def _script(client: redis.Redis, name: str) -> Any:
-    return client.register_script(
-        files("ordercancel.state.lua").joinpath(f"{name}.lua").read_text()
-    )
+    return client.register_script(script_text(name))
+
+
+def script_text(name: str) -> str:
+    """The text of `lua/<name>.lua`; the budget's window functions come first where it uses them."""
+    folder = files("ordercancel.state.lua")
+    text = folder.joinpath(f"{name}.lua").read_text()
+    return folder.joinpath("budget_lib.lua").read_text() + text if "take(" in text else text
 
 
 def _flat(event: Mapping[str, str]) -> list[str]:
@@ -207,11 +212,17 @@ class Store:
         fingerprint: str,
         node: str,
         max_pending: int = 0,
+        token: tuple[Sequence[str], Sequence[int]] | None = None,
     ) -> Begin:
+        """Start the request (`lua/begin.lua`). With `token` (a budget's keys and its
+        (window_ms, limit, routine limit), `Budget.token`), a new request also takes the rate
+        token of its first call: `Begin.arg` is then "token"."""
         k = self.keys
         keys = [*self._keys(request_id, accepted["account"]), k.owners, k.nodes, k.nodes_grace]
-        args = [self.maxlen, self.ttl, request_id, fingerprint, max_pending,
-                json.dumps(accepted), node, *_flat(accepted)]  # fmt: skip
+        budget_keys, budget_args = token or ((), (0, 0, 0))
+        args = [self.maxlen, self.ttl, request_id, fingerprint, max_pending, json.dumps(accepted),
+                node, len(budget_keys), *budget_args, *_flat(accepted)]  # fmt: skip
+        keys += budget_keys
         return Begin(*self._begin(keys=[*keys, idem] if idem else keys, args=args))
 
     def emit(self, event: Event) -> bool:

@@ -106,6 +106,17 @@ def test_waiting_for_budget_counts_against_the_deadline(client, admin, stack):
     assert order_status(admin, ACCOUNT, oid) == "new"  # the venue never heard of it
 
 
+def test_a_single_cancel_takes_its_one_token_as_it_begins(client, admin, stack):
+    # the token travels with `begin` (one round trip fewer): counted once, not again at the call
+    rt = Runtime(stack.settings)
+    budget = rt.budget(rt.venue(ACCOUNT))
+    ids = seed(admin, ACCOUNT, n=3)
+    for oid in ids:
+        assert client.cancel(ACCOUNT, oid).wait(30)["status"] == "canceled"
+    assert len(venue_calls(admin, "zebpay.cancel", ACCOUNT)) == 3
+    assert budget.left() == 10 - 3
+
+
 def test_urgent_may_use_the_whole_window_routine_only_its_share(budget):
     for _ in range(8):
         budget.acquire(0.1)
