@@ -419,8 +419,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
 
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     return run(names, as_json=args.json, plot_path=args.plot, redis_url=settings.redis_url,
-               orders=args.orders, kill_orders=args.kill_orders, samples=args.samples,
-               runs=args.runs)  # fmt: skip
+               orders=args.orders, large_orders=args.large_orders, kill_orders=args.kill_orders,
+               kill_backlog=args.kill_backlog, samples=args.samples, runs=args.runs)  # fmt: skip
 
 
 def cmd_drill(args: argparse.Namespace, settings: Settings) -> int:
@@ -483,11 +483,15 @@ def parser(*, venue_options: bool = False) -> argparse.ArgumentParser:
         "scenario", nargs="?", default="all", choices=["throughput", "latency", "kill", "all"]
     )
     bench.add_argument("--orders", type=int, default=5000, help="throughput: cancels")
+    bench.add_argument("--large-orders", type=int, default=20000,
+                       help="throughput: cancels of the second, longer run (0: none)")  # fmt: skip
     bench.add_argument("--samples", type=int, default=500, help="latency: cancels per series")
     bench.add_argument(
         "--kill-orders", type=int, default=2000, help="kill: open orders, both venues"
     )
     bench.add_argument("--runs", type=int, default=3, help="kill: runs")
+    bench.add_argument("--kill-backlog", type=int, default=3000,
+                       help="kill: routine cancels queued ahead of the second series")  # fmt: skip
     bench.add_argument("--json", action="store_true", help="the report as JSON on stdout")
     bench.add_argument("--plot", metavar="FILE.png", help="plot latency and throughput")
     bench.set_defaults(func=cmd_bench)

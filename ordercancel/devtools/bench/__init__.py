@@ -1,9 +1,12 @@
 """`ordercancel bench [throughput|latency|kill|all] [--json] [--plot FILE.png]`.
 
 Measured runs on this machine, against the simulator, printing progress as they go; each
-scenario ends with the worker's resident memory. Targets (issue 7) are reported, never
-asserted: throughput >= 3x the naive baseline, idle p50 <= 3 ms and p99 <= 10 ms, kill <= 0.5 s,
-worker RSS <= 150 MB. Method and results: docs/performance.md.
+scenario ends with the worker's resident memory. Targets (issue 20) are ratios measured within
+one run, so they hold on any host; reported, never asserted: throughput >= 3.5x the naive
+baseline (5,000 cancels, and 20,000); idle p50 <= 2.5x and p99 <= 5x the floor's p50, loaded p99
+<= 15x it; kill <= 0.5 s, also behind 3,000 queued routine cancels; worker RSS <= 150 MB. The
+worker's CPU per cancel is reported beside the floor's CPU per call. Method and results:
+docs/performance.md.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from ordercancel.devtools.bench.rig import Rig
 from ordercancel.devtools.bench.throughput import bench_throughput
 
 SCENARIOS = ("throughput", "latency", "kill")
-RATIO_TARGET, IDLE_P50_MS, IDLE_P99_MS, KILL_MS, RSS_MB = 3.0, 3.0, 10.0, 500, 150.0
+RATIO_TARGET, KILL_MS, RSS_MB = 3.5, 500, 150.0
+#: latency targets, as multiples of the floor's p50 measured in the same run
+IDLE_P50_X, IDLE_P99_X, LOADED_P99_X = 2.5, 5.0, 15.0
 
 
 def machine() -> dict[str, Any]:
@@ -39,22 +44,39 @@ def targets(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
     def row(name: str, value: float, target: str, met: bool) -> None:
         rows.append({"target": name, "value": value, "goal": target, "met": met})
 
-    if "throughput" in scenarios:
-        ratio = scenarios["throughput"]["ratio"]
-        row("throughput vs naive baseline", ratio, f">= {RATIO_TARGET:g}x", ratio >= RATIO_TARGET)
+    for run in _throughput_runs(scenarios):
+        ratio = run["ratio"]
+        row(f"throughput vs naive baseline, {run['orders']:,} cancels", ratio,
+            f">= {RATIO_TARGET:g}x", ratio >= RATIO_TARGET)  # fmt: skip
     if "latency" in scenarios:
-        idle = scenarios["latency"]["idle_ms"]
-        row("idle latency p50, ms", idle["p50"], f"<= {IDLE_P50_MS:g}", idle["p50"] <= IDLE_P50_MS)
-        row("idle latency p99, ms", idle["p99"], f"<= {IDLE_P99_MS:g}", idle["p99"] <= IDLE_P99_MS)
+        lat = scenarios["latency"]
+        floor = lat["floor_ms"]["p50"]
+        for name, value, times in (
+            ("idle latency p50", lat["idle_ms"]["p50"], IDLE_P50_X),
+            ("idle latency p99", lat["idle_ms"]["p99"], IDLE_P99_X),
+            ("loaded latency p99", lat["loaded_ms"]["p99"], LOADED_P99_X),
+        ):
+            ratio = round(value / floor, 2) if floor else 0.0
+            row(f"{name}, x the floor ({value:g} vs {floor:g} ms)", ratio, f"<= {times:g}x",
+                0 < ratio <= times)  # fmt: skip
     if "kill" in scenarios:
         kill = scenarios["kill"]
         worst = kill["kill_ms"]["max"]
         row("kill, 2 venues, ms (worst run)", worst, f"<= {KILL_MS}", kill["meets_target"])
+        behind = kill.get("behind_backlog")
+        if behind:
+            row(f"kill behind {behind['backlog']:,} routine cancels, ms (worst run)",
+                behind["kill_ms"]["max"], f"<= {KILL_MS}", behind["meets_target"])  # fmt: skip
     for name, result in scenarios.items():
         rss = result["worker_rss_mb"]
         row(f"worker RSS after {name}, MB (largest process; group {rss['total']:g})",
             rss["largest"], f"<= {RSS_MB:g}", rss["largest"] <= RSS_MB)  # fmt: skip
     return rows
+
+
+def _throughput_runs(scenarios: dict[str, Any]) -> list[dict[str, Any]]:
+    first = scenarios.get("throughput")
+    return [run for run in (first, first and first.get("large")) if run]
 
 
 def run(
@@ -64,7 +86,9 @@ def run(
     plot_path: str | None,
     redis_url: str | None,
     orders: int,
+    large_orders: int,
     kill_orders: int,
+    kill_backlog: int,
     samples: int,
     runs: int,
 ) -> int:
@@ -82,15 +106,16 @@ def run(
                 f"process(es) x {conf.worker_concurrency} threads")  # fmt: skip
             if "throughput" in names:
                 scenarios["throughput"] = bench_throughput(rig, orders, say)
+                if large_orders:
+                    scenarios["throughput"]["large"] = bench_throughput(rig, large_orders, say)
                 scenarios["throughput"]["worker_rss_mb"] = rig.worker_rss_mb()
             if "latency" in names:
                 sustained = scenarios.get("throughput", {}).get("ordercancel", {}).get("per_s")
                 scenarios["latency"] = bench_latency(rig, samples, sustained, say)
                 scenarios["latency"]["worker_rss_mb"] = rig.worker_rss_mb()
     if "kill" in names:
-        scenarios["kill"] = bench_kill(
-            orders=kill_orders, latency_ms=20, runs=runs, redis_url=redis_url, say=say
-        )
+        scenarios["kill"] = bench_kill(orders=kill_orders, backlog=kill_backlog, latency_ms=20,
+                                       runs=runs, redis_url=redis_url, say=say)  # fmt: skip
     report: dict[str, Any] = {
         "machine": machine(),
         "scenarios": scenarios,
@@ -111,10 +136,10 @@ def run(
 def print_summary(report: dict[str, Any]) -> None:
     s = report["scenarios"]
     print()
-    if "throughput" in s:
-        t = s["throughput"]
-        print(f"throughput  ordercancel {t['ordercancel']['per_s']:,.0f}/s, baseline "
-              f"{t['baseline']['per_s']:,.0f}/s: {t['ratio']:g}x; worker CPU per cancel "
+    for t in _throughput_runs(s):
+        ours = t["ordercancel"]["per_s"]
+        print(f"throughput  {t['orders']:,} cancels: ordercancel {ours:,.0f}/s, "
+              f"baseline {t['baseline']['per_s']:,.0f}/s: {t['ratio']:g}x; worker CPU per cancel "
               f"{t['ordercancel']['worker_cpu_ms_per_request']:g} ms vs "
               f"{t['baseline']['worker_cpu_ms_per_request']:g} ms")  # fmt: skip
     if "latency" in s:
@@ -123,10 +148,14 @@ def print_summary(report: dict[str, Any]) -> None:
             f"{name} p50 {lat[name + '_ms']['p50']:g} p90 {lat[name + '_ms']['p90']:g} "
             f"p99 {lat[name + '_ms']['p99']:g} max {lat[name + '_ms']['max']:g}"
             for name in ("floor", "idle", "loaded")))  # fmt: skip
+        print(f"floor CPU   {lat['floor_cpu_ms_per_call']:g} ms per call (signed HTTP cancel + "
+              "XADD, the producer's thread)")  # fmt: skip
     if "kill" in s:
-        k = s["kill"]
-        print(f"kill        {k['orders']} orders: median {k['kill_ms']['median']:g} ms, "
-              f"max {k['kill_ms']['max']} ms")  # fmt: skip
+        for k in (s["kill"], s["kill"].get("behind_backlog")):
+            if k:
+                behind = f" behind {k['backlog']:,} routine cancels" if "backlog" in k else ""
+                print(f"kill{behind}: median {k['kill_ms']['median']:g} ms, "
+                      f"max {k['kill_ms']['max']} ms")  # fmt: skip
     print()
     width = max(len(t["target"]) for t in report["targets"]) if report["targets"] else 0
     for t in report["targets"]:

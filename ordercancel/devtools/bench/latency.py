@@ -35,21 +35,23 @@ def summary(ms: list[float]) -> dict[str, float]:
     return out
 
 
-def floor(rig: Rig, samples: int) -> list[float]:
+def floor(rig: Rig, samples: int) -> tuple[list[float], float]:
+    """The floor's times (ms), and its CPU per call (ms, this thread's: signing, HTTP, XADD)."""
     options = rig.stack.settings.accounts[ACCOUNT].options
     auth = HmacAuth(options.api_key.reveal(), options.api_secret.reveal(),
                     lambda: int(time.time() * 1000))  # fmt: skip
     scratch = f"{rig.prefix}:bench:floor"
-    out = []
+    out, cpu = [], 0.0
     with requests.Session() as http:
         for oid in rig.seed(samples + 10):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.thread_time()
             resp = http.delete(rig.sim.url + "/api/v1/trade/order", auth=auth, timeout=5,
                                json={"clientOrderId": oid, "symbol": SYMBOL})  # fmt: skip
             rig.redis.xadd(scratch, {"order_id": oid, "status": str(resp.status_code)})
             out.append((time.perf_counter() - started) * 1000)
+            cpu += time.thread_time() - cpu_started if len(out) > 10 else 0.0
     rig.redis.delete(scratch)
-    return out[10:]  # the first calls open the connection
+    return out[10:], 1000 * cpu / samples  # the first calls open the connection
 
 
 def probe(client: Client, ids: list[str], *, gap_s: float = 0.0) -> list[float]:
@@ -91,7 +93,7 @@ def bench_latency(rig: Rig, samples: int, sustained_rate: float | None, say: Say
     client = Client(rig.stack.settings)
     try:
         say(f"latency: floor (signed HTTP cancel + XADD), {samples} samples")
-        base = floor(rig, samples)
+        base, floor_cpu_ms = floor(rig, samples)
         say(f"  floor p50 {percentile(base, 50):.2f} ms")
         say(f"latency: idle, {samples} single cancels one after another")
         ids = rig.seed(samples + 20)
@@ -119,5 +121,6 @@ def bench_latency(rig: Rig, samples: int, sustained_rate: float | None, say: Say
         "idle_ms": summary(idle),
         "loaded_ms": summary(loaded),
         "loaded_rate_per_s": round(rate, 1),
+        "floor_cpu_ms_per_call": round(floor_cpu_ms, 3),
         "samples_ms": {"floor": base, "idle": idle, "loaded": loaded},
     }
