@@ -42,6 +42,7 @@ read as success; any other `VenueError` is final.
 from __future__ import annotations
 
 import enum
+import json
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -348,9 +349,10 @@ class Venue(ABC):
 
 
 def body_of(resp: requests.Response) -> Any:
-    """An answer's JSON, or the start of its text when it is not JSON."""
+    """An answer's JSON, or the start of its text when it is not JSON. The bytes are parsed
+    as they are (JSON is UTF-8): `Response.json` decodes them to text first."""
     try:
-        return resp.json()
+        return json.loads(resp.content)
     except ValueError:
         return resp.text[:200]
 
