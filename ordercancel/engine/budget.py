@@ -4,6 +4,8 @@ A venue says what its limit applies to (`Venue.rate_scope`): ZebPay's 180/60s is
 so every ZebPay account reached through one host shares one budget; Ajaib's is per account.
 The budget is a moving window of the (smallest) configured `rate_limit` in that scope, kept in
 Redis by one script (`lua/budget.lua`) that also checks the hold: one round trip per call.
+A single cancel's first token is taken by `begin.lua` instead, as the request begins (the
+window's functions are shared: `lua/budget_lib.lua`); not where tokens wait for replicas.
 (The `limits` library's moving window took three: the hold, the routine window, the window.)
 
 Urgent work (a kill) may use the whole window. Routine work also takes a token from a routine

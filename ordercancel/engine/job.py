@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -49,7 +50,8 @@ class Job:
         #: an earlier run of this request (or of its parent) may have sent venue calls
         self.rerun = rerun
         self.parent = parent
-        self._token = token
+        #: when the first call's token was taken, as the request began (`enter` uses it while fresh)
+        self._token_at = time.monotonic() if token else None
         self._sent = 0  # venue HTTP calls made for this request, on any thread
         self._lock = threading.Lock()
         self.base = request_fields(req)
@@ -113,10 +115,10 @@ class Job:
         the attempt up the lineage; the seconds the HTTP call may take."""
         budget = self.rt.budget(self.venue)
         assert call.start_by_ms is not None
-        waited = 0.0
-        if self._token:
-            self._token = False
-        else:
+        waited, token_at, self._token_at = 0.0, self._token_at, None
+        # a token taken at `begin` counts this call only if the call follows at once: one made
+        # later (a lease renewal waited for) would fall outside the window that counted it
+        if token_at is None or time.monotonic() - token_at > budget.window_ms / 10_000:
             waited = budget.acquire(urgent=self.urgent, start_by_ms=call.start_by_ms)
         if waited > 0.001:
             BUDGET_WAITS.labels(budget.scope).inc()

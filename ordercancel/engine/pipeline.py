@@ -32,6 +32,7 @@ from ordercancel.observe.metrics import IN_FLIGHT, KINDS, known
 from ordercancel.outcomes import ErrorCode, EventType, Kind, Status
 from ordercancel.request import Request
 from ordercancel.state.store import ABANDON
+from ordercancel.venues import OrderRef
 
 log = logging.getLogger("ordercancel")
 #: A request re-delivered after its deadline (its worker died mid-flight) gets this long to settle.
@@ -76,8 +77,6 @@ def _handle(message: Mapping[str, Any], rt: Runtime) -> None:
         else None
     )
     node = rt.node  # the lease identity this request is begun, run and finished under
-    # a single cancel's first venue call: its rate token is taken as it begins (one round trip)
-    budget = rt.budget(rt.venue(req.account)) if req.kind is Kind.CANCEL and req.account else None
     begin = rt.store.begin(
         req.request_id,
         make_event(base, EventType.ACCEPTED),
@@ -85,7 +84,7 @@ def _handle(message: Mapping[str, Any], rt: Runtime) -> None:
         fingerprint=req.fingerprint(),
         node=node,
         max_pending=0 if req.kind is Kind.KILL else rt.settings.max_pending_per_account,
-        token=budget.token() if budget else None,
+        token=_first_token(req, rt),
     )
     if begin.state in ("done", "running"):
         return  # a re-delivery of a finished request, or of one a live node is running
@@ -109,6 +108,25 @@ def _handle(message: Mapping[str, Any], rt: Runtime) -> None:
             req, rerun=begin.state == "rerun", rt=rt, node=node, token=begin.arg == "token"
         )
     rt.store.finish(final_event(base, outcome), idem=idem, node=node)
+
+
+def _first_token(req: Request, rt: Runtime) -> tuple[list[str], list[int]] | None:
+    """What `begin` needs to take a single cancel's first rate token (one round trip fewer):
+    only for a cancel that will call its venue (an order reference the venue takes, time left
+    before the deadline); the flow rejects or expires the others, without spending a token.
+    No error here may lose the request: the flow's own guard turns it into a final."""
+    if (
+        req.kind is not Kind.CANCEL
+        or not req.account
+        or Deadline(req.deadline_at_ms).remaining() <= 0
+    ):
+        return None
+    try:
+        venue = rt.venue(req.account)
+        venue.check_order_ref(OrderRef(req.order_id or "", req.symbol))
+        return rt.budget(venue).token()
+    except Exception:  # decided again, and reported, by the flow
+        return None
 
 
 def _reject_unparsed(message: Mapping[str, Any], exc: RequestError, rt: Runtime) -> None:

@@ -168,8 +168,8 @@ class Intake(threading.Thread):
         self.raw.xtrim(self.keys.requests, minid=keep_from, approximate=True)
 
     def handle(self, entries: list[tuple[str, dict[bytes, bytes]]]) -> None:
-        """Dispatch the requests of these entries together, then acknowledge them; an entry
-        that is no request gets its final event (`rejected`) instead."""
+        """Dispatch the requests of these entries together, acknowledging the entries in the
+        same step; an entry that is no request gets its final event (`rejected`) instead."""
         requests = []
         for entry_id, fields in entries:
             received_ms = int(entry_id.split("-")[0])

@@ -204,9 +204,10 @@ class _Handler(BaseHTTPRequestHandler):
         )
         if parts.path.startswith("/_sim/"):
             self._send(self.server.admin(req))
-            # what the test set up (seeded orders, call records) lives long: out of the cyclic
-            # collector's full passes, which would otherwise pause every answer (tens of ms)
-            gc.freeze()
+            if req.method == "POST" and parts.path.endswith("/orders"):
+                # seeded orders live long: out of the cyclic collector's full passes, which
+                # would otherwise pause every answer for tens of ms
+                gc.freeze()
             return
         for venue in self.server.venues.values():
             found = venue.route(req.method, req.path)

@@ -287,7 +287,7 @@ class Store:
         for queue, payload in messages:
             args += [5 + queues.index(queue), payload]
         args += list(entries)
-        if self.wait_replicas:  # the records on a replica before a worker can begin them
+        if self.wait_replicas:  # on a replica before the intake goes on (`begin` waits too)
             with self.redis.pipeline(transaction=False) as pipe:
                 self._dispatch(keys=keys, args=args, client=pipe)
                 replies, _ = self.execute_replicated(pipe, f"{len(items)} ledger record(s)")

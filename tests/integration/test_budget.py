@@ -115,6 +115,14 @@ def test_a_single_cancel_takes_its_one_token_as_it_begins(client, admin, stack):
         assert client.cancel(ACCOUNT, oid).wait(30)["status"] == "canceled"
     assert len(venue_calls(admin, "zebpay.cancel", ACCOUNT)) == 3
     assert budget.left() == 10 - 3
+    # a cancel that never calls the venue takes none: one the venue cannot name, one whose
+    # deadline passed before it began
+    bad = client.cancel(ACCOUNT, "has space").wait(30)
+    late = client.submit(
+        {"kind": "cancel", "account": ACCOUNT, "order_id": ids[0], "deadline_ms": 1}
+    ).wait(30)
+    assert (bad["status"], late["status"]) == ("rejected", "expired")
+    assert budget.left() == 10 - 3
 
 
 def test_urgent_may_use_the_whole_window_routine_only_its_share(budget):

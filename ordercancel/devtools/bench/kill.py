@@ -87,8 +87,12 @@ def kill_round(
             "flat_ms": int(child.get("latency_ms") or 0),
             "not_cancelled_at_venue": len(left),
         }
+    give_up = time.monotonic() + 120  # for the whole backlog
     backlog_statuses = Counter(
-        str((client.store.wait_final(rid, 120) or {}).get("status")) for rid in queued
+        str(
+            (client.store.wait_final(rid, max(0.1, give_up - time.monotonic())) or {}).get("status")
+        )
+        for rid in queued
     )
     rate_limited = [e for e in admin.log(since) if e["status"] == 429]
     client.resume()
