@@ -134,9 +134,17 @@ def task_message(app: Celery, task: str, arg: Any, queue: str) -> str:
 
 
 def _argsrepr(arg: Any) -> str:
-    """What Flower and `celery inspect` show of a task: its requests' ids, not their bodies."""
+    """What Flower and `celery inspect` show of a task: per request its id, kind, account and
+    order id (not the whole body, which Celery would repr at a cost), within Celery's 1,024
+    characters."""
     messages = arg if isinstance(arg, list) else [arg]
-    return "[" + ", ".join(str(known_id(m) or m.get("_entry_id")) for m in messages) + "]"
+    shown = (
+        " ".join(str(m.get(k)) for k in ("kind", "account", "order_id") if m.get(k))
+        for m in messages
+    )
+    ids = (known_id(m) or m.get("_entry_id") for m in messages)
+    text = "[" + ", ".join(f"{rid}: {what}" for rid, what in zip(ids, shown, strict=True)) + "]"
+    return text if len(text) <= 1024 else text[:1020] + "...]"
 
 
 def _due_ms(message: dict[str, Any], default_deadline_ms: int) -> int:
