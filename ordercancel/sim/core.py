@@ -262,9 +262,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(entry, response)
 
     def _answer(self, entry: dict[str, Any], response: SimResponse) -> None:
-        entry["status"] = response.status
-        self._send(response)
-        entry["answered_ms"] = wall_ms()
+        # recorded before the bytes go out: a client that reads the record as soon as it has
+        # the answer finds it complete (it was set after, and a test read it unset on CI)
+        entry["status"], entry["answered_ms"] = response.status, wall_ms()
+        try:
+            self._send(response)
+        except OSError:  # the client went away: not answered
+            entry["answered_ms"] = None
+            raise
 
     def _reset(self) -> None:
         self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
