@@ -86,11 +86,17 @@ def _script(client: redis.Redis, name: str) -> Any:
     return client.register_script(script_text(name))
 
 
+#: scripts that call the rate budget's window functions (`lua/budget_lib.lua`), put first
+BUDGET_LIB_USERS = frozenset({"begin", "budget"})
+
+
 def script_text(name: str) -> str:
-    """The text of `lua/<name>.lua`; the budget's window functions come first where it uses them."""
+    """The text of `lua/<name>.lua`, after the window functions where it uses them."""
     folder = files("ordercancel.state.lua")
     text = folder.joinpath(f"{name}.lua").read_text()
-    return folder.joinpath("budget_lib.lua").read_text() + text if "take(" in text else text
+    if name in BUDGET_LIB_USERS:
+        return folder.joinpath("budget_lib.lua").read_text() + text
+    return text
 
 
 def _flat(event: Mapping[str, str]) -> list[str]:
